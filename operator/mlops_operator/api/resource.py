@@ -1,0 +1,54 @@
+"""The base of our three custom resources and the CRD facts each kind declares about itself.
+
+A kind's CRD (names, printer columns) lives next to its model so that one file says all
+there is to say about a kind; :mod:`mlops_operator.api.crdgen` only assembles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import Field
+
+from mlops_operator import API_VERSION
+from mlops_operator.api.common import ApiModel, ObjectMeta
+
+__all__ = ["CrdNames", "CustomResource", "PrinterColumn"]
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One ``additionalPrinterColumns`` entry (what ``kubectl get`` shows)."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class CrdNames:
+    """What the CRD says about a kind besides its schema."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    printer_columns: tuple[PrinterColumn, ...] = field(default=())
+    categories: tuple[str, ...] = ("mlops",)
+
+
+AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+
+
+class CustomResource(ApiModel):
+    """Fields every one of our objects has; subclasses add ``kind``, ``spec`` and ``status``."""
+
+    crd: ClassVar[CrdNames]
+
+    api_version: str = Field(default=API_VERSION, alias="apiVersion")
+    """``mlops.dev/v1alpha1``."""
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    """Standard object metadata."""
