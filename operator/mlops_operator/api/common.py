@@ -28,19 +28,25 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "CRON_PATTERN",
     "DURATION_PATTERN",
+    "MAX_LIST",
+    "MAX_STRING",
     "ApiModel",
+    "Arg",
     "Condition",
     "ConditionStatus",
     "Cron",
+    "DnsName",
     "Duration",
     "EnvVar",
     "KubeObject",
+    "LabelValue",
     "ObjectMeta",
     "ObjectReference",
     "Prometheus",
     "ResourceRequirements",
     "TemplateMetadata",
     "Timestamp",
+    "Uri",
     "cel",
     "parse_cron",
     "parse_duration",
@@ -250,13 +256,38 @@ ResourceRequirements = KubeObject
 """A core/v1 ResourceRequirements (``requests``, ``limits``), passed through to containers."""
 
 
+# --- bounded strings ---------------------------------------------------------------
+
+MAX_LIST = 256
+"""Bound on lists and maps, so the apiserver can cost the CEL rules that compare them."""
+MAX_STRING = 4096
+
+Arg = Annotated[str, StringConstraints(max_length=MAX_STRING)]
+"""A command-line argument or a short free-form value."""
+Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+"""A URI of data or a model (``s3://``, ``gs://``, ``pvc://``, ``hf://``, ...)."""
+DnsName = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_length=253,
+    ),
+]
+"""A DNS subdomain, the usual name of a Kubernetes object."""
+LabelValue = Annotated[
+    str,
+    StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63),
+]
+"""A valid label value."""
+
+
 # --- small shared models ---------------------------------------------------------------
 
 
 class ObjectReference(ApiModel):
     """A reference to another object of ours in the same namespace."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    name: DnsName
     """Name of the object (same namespace)."""
 
 

@@ -16,13 +16,18 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints
 
 from mlops_operator.api.common import (
+    MAX_LIST,
     ApiModel,
+    Arg,
     Condition,
+    DnsName,
     EnvVar,
     KubeObject,
+    LabelValue,
     ResourceRequirements,
     TemplateMetadata,
     Timestamp,
+    Uri,
     cel,
 )
 from mlops_operator.api.parse import parse
@@ -44,24 +49,6 @@ __all__ = [
     "TrainingJobStatus",
     "TriggeredBy",
     "parse_trainingjob",
-]
-
-MAX_LIST = 256
-"""Bound on lists and maps, so the apiserver can cost the CEL rules that compare them."""
-MAX_STRING = 4096
-
-Arg = Annotated[str, StringConstraints(max_length=MAX_STRING)]
-Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-DnsName = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        max_length=253,
-    ),
-]
-LabelValue = Annotated[
-    str,
-    StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63),
 ]
 
 
@@ -165,11 +152,11 @@ def _immutable(name: str) -> dict[str, Any]:
 
 
 class TrainingJobSpec(ApiModel):
-    """What to run, on how many nodes and GPUs, with which data, and where the model goes."""
+    """What to run, on how many nodes and GPUs, with which data, and where the model goes.
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [_immutable(f) for f in IMMUTABLE_FIELDS]}
-    }
+    The immutability rules are attached where this spec is a TrainingJob's ``spec`` (see
+    :class:`TrainingJob`), not here: inside a RetrainPolicy's template it stays editable.
+    """
 
     image: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     """Container image of the training code."""
@@ -306,7 +293,15 @@ class TrainingJob(CustomResource):
     )
 
     kind: Literal["TrainingJob"] = "TrainingJob"
-    spec: TrainingJobSpec
+    spec: Annotated[
+        TrainingJobSpec,
+        Field(
+            json_schema_extra={
+                "x-kubernetes-validations": [_immutable(f) for f in IMMUTABLE_FIELDS],
+            }
+        ),
+    ]
+    """What to run; the fields that shape the pods are immutable."""
     status: TrainingJobStatus = Field(default_factory=TrainingJobStatus)
 
 

@@ -1,0 +1,482 @@
+"""ModelDeployment (``md``): a model behind one stable Service, rolled out by canary.
+
+A new model (a spec edit, or a new ``status.latestModel`` of the followed RetrainPolicy)
+starts a rollout: the canary takes traffic step by step, Prometheus analysis decides, and a
+failed analysis sends all traffic back to the stable model without anyone editing the spec.
+Manual promote/abort are annotations, so a GitOps tool never fights the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from mlops_operator.api.common import (
+    MAX_LIST,
+    ApiModel,
+    Arg,
+    Condition,
+    DnsName,
+    Duration,
+    EnvVar,
+    ObjectReference,
+    Prometheus,
+    ResourceRequirements,
+    Timestamp,
+    Uri,
+    cel,
+)
+from mlops_operator.api.parse import parse
+from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
+
+__all__ = [
+    "ABORT_ANNOTATION",
+    "PROMOTE_ANNOTATION",
+    "Analysis",
+    "AnalysisStatus",
+    "AnalysisStep",
+    "Autoscaling",
+    "Canary",
+    "CanaryStatus",
+    "CanaryStep",
+    "GatewayAPIRouting",
+    "HistoryEntry",
+    "Metric",
+    "ModelDeployment",
+    "ModelDeploymentCondition",
+    "ModelDeploymentPhase",
+    "ModelDeploymentSpec",
+    "ModelDeploymentStatus",
+    "ModelSource",
+    "Pause",
+    "ReplicasRouting",
+    "Rollout",
+    "RolloutOutcome",
+    "Server",
+    "StableStatus",
+    "ThresholdRange",
+    "TrafficRouting",
+    "parse_modeldeployment",
+]
+
+PROMOTE_ANNOTATION = "mlops.dev/promote"
+"""``"true"`` promotes the canary now; the operator removes it when done."""
+ABORT_ANNOTATION = "mlops.dev/abort"
+"""``"true"`` aborts the canary (all traffic back to stable); removed when done."""
+
+MAX_STEPS = 64
+MAX_METRICS = 16
+
+
+def _count_set(*fields: str) -> str:
+    """CEL: how many of ``fields`` are set on ``self``."""
+    return f"[{', '.join(f'has(self.{f})' for f in fields)}].filter(x, x).size()"
+
+
+def _exactly_one(model: ApiModel, fields: tuple[str, ...]) -> None:
+    """The pydantic twin of the CEL rule, for objects that bypassed admission.
+
+    The message does not repeat the field: :class:`InvalidSpec` prefixes the path.
+    """
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        names = ", ".join(type(model).model_fields[f].alias or f for f in fields)
+        raise ValueError(f"must set exactly one of {names}")
+
+
+class ModelSource(ApiModel):
+    """Which model to serve: exactly one of ``uri``, ``trainingJobRef``, ``retrainPolicyRef``."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    _count_set("uri", "trainingJobRef", "retrainPolicyRef") + " == 1",
+                    "spec.model must set exactly one of uri, trainingJobRef, retrainPolicyRef",
+                )
+            ]
+        }
+    }
+
+    uri: Uri | None = None
+    """A model URI, served as is."""
+    training_job_ref: ObjectReference | None = None
+    """Serve this TrainingJob's ``status.model.uri`` once it succeeded."""
+    retrain_policy_ref: ObjectReference | None = None
+    """Follow this RetrainPolicy's ``status.latestModel``: each new model starts a rollout."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        _exactly_one(self, ("uri", "training_job_ref", "retrain_policy_ref"))
+        return self
+
+
+class Server(ApiModel):
+    """The model server; the model URI reaches it as env ``MODEL_URI``."""
+
+    image: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    """Container image of the model server."""
+    command: Annotated[list[Arg], Field(max_length=MAX_LIST)] | None = None
+    """Entrypoint (the image's if unset)."""
+    args: Annotated[list[Arg], Field(max_length=MAX_LIST)] | None = None
+    """Arguments to the entrypoint."""
+    env: Annotated[list[EnvVar], Field(max_length=MAX_LIST)] | None = None
+    """Extra environment variables (core/v1 EnvVar)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    """Port the server listens on; the Service forwards to it."""
+    readiness_path: Annotated[str, StringConstraints(pattern=r"^/", max_length=1024)] | None = None
+    """HTTP path of the readiness probe (none: a TCP probe on ``port``)."""
+
+
+class Autoscaling(ApiModel):
+    """A HorizontalPodAutoscaler per variant, on CPU."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.minReplicas <= self.maxReplicas",
+                    "spec.autoscaling.minReplicas must be <= maxReplicas",
+                    field_path=".minReplicas",
+                )
+            ]
+        }
+    }
+
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    """Lower bound of replicas."""
+    max_replicas: Annotated[int, Field(ge=1)]
+    """Upper bound of replicas."""
+    target_cpu_utilization_percentage: (
+        Annotated[int, Field(ge=1, alias="targetCPUUtilizationPercentage")] | None
+    ) = None
+    """Average CPU utilization (percent of requests) the HPA aims for."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must be <= maxReplicas")
+        return self
+
+
+class Pause(ApiModel):
+    """Wait before the next step."""
+
+    duration: Duration | None = None
+    """How long; none waits for a manual promote (annotation ``mlops.dev/promote``)."""
+
+
+class AnalysisStep(ApiModel):
+    """Run the canary's analysis now; the rollout goes on only if it passes."""
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary: exactly one of ``setWeight``, ``pause``, ``analysis``."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    _count_set("setWeight", "pause", "analysis") + " == 1",
+                    "each step of spec.rollout.canary.steps must set exactly one of "
+                    "setWeight, pause, analysis",
+                )
+            ]
+        }
+    }
+
+    set_weight: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Percent of traffic to the canary."""
+    pause: Pause | None = None
+    """Wait, for a duration or for a manual promote."""
+    analysis: AnalysisStep | None = None
+    """Run the analysis now."""
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        _exactly_one(self, ("set_weight", "pause", "analysis"))
+        return self
+
+
+class ReplicasRouting(ApiModel):
+    """Weight traffic by pod counts behind the one Service (no mesh or gateway needed)."""
+
+
+class GatewayAPIRouting(ApiModel):
+    """Write backend weights of a Gateway API HTTPRoute."""
+
+    http_route: DnsName
+    """Name of the HTTPRoute (same namespace) whose backends are the two variants."""
+
+
+class TrafficRouting(ApiModel):
+    """How traffic is split; exactly one of ``replicas``, ``gatewayAPI``."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    _count_set("replicas", "gatewayAPI") + " == 1",
+                    "spec.rollout.canary.trafficRouting must set exactly one of "
+                    "replicas, gatewayAPI",
+                )
+            ]
+        }
+    }
+
+    replicas: ReplicasRouting | None = None
+    """Weight by pod counts behind one Service."""
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+    """Weight the backends of a Gateway API HTTPRoute."""
+
+    @model_validator(mode="after")
+    def _one_router(self) -> Self:
+        _exactly_one(self, ("replicas", "gateway_api"))
+        return self
+
+
+class ThresholdRange(ApiModel):
+    """The range a metric must stay in to pass; at least one of ``min``, ``max``."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.min) || has(self.max)",
+                    "thresholdRange must set min or max",
+                ),
+                cel(
+                    "!has(self.min) || !has(self.max) || self.min <= self.max",
+                    "thresholdRange.min must be <= max",
+                ),
+            ]
+        }
+    }
+
+    min: float | None = None
+    """Lowest passing value."""
+    max: float | None = None
+    """Highest passing value."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError("must set min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must be <= max")
+        return self
+
+
+class Metric(ApiModel):
+    """A PromQL query whose value must stay within ``thresholdRange``.
+
+    The query may use ``{{name}}``, ``{{namespace}}`` and ``{{variant}}`` (``stable`` or
+    ``canary``). A query that returns no data is inconclusive: it never promotes.
+    """
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_-]*$", max_length=63)]
+    """Name of the metric, as it appears in status."""
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    """PromQL; must return one number."""
+    threshold_range: ThresholdRange
+    """Passing range of the value."""
+
+
+class Analysis(ApiModel):
+    """Prometheus checks run by ``analysis`` steps (and while a canary takes traffic)."""
+
+    interval: Duration = "1m"
+    """Time between two measurements."""
+    failure_limit: Annotated[int, Field(ge=0)] = 1
+    """Failed measurements tolerated; one more aborts the canary."""
+    prometheus: Prometheus
+    """Where to run the queries."""
+    metrics: Annotated[list[Metric], Field(min_length=1, max_length=MAX_METRICS)]
+    """What must hold for the canary to go on."""
+
+
+class Canary(ApiModel):
+    """Roll a new model out step by step behind the same Service."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!self.steps.exists(s, has(s.analysis)) || has(self.analysis)",
+                    "spec.rollout.canary.analysis is required when a step runs an analysis",
+                    field_path=".analysis",
+                )
+            ]
+        }
+    }
+
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=MAX_STEPS)]
+    """Done in order; after the last step the canary is promoted."""
+    traffic_routing: TrafficRouting | None = None
+    """How traffic is split (absent: ``replicas``)."""
+    analysis: Analysis | None = None
+    """Prometheus checks; needed if a step is ``analysis``."""
+    progress_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    """A step that makes no progress for this long marks the deployment ``Degraded``."""
+
+    @model_validator(mode="after")
+    def _analysis_defined(self) -> Self:
+        if self.analysis is None and any(s.analysis is not None for s in self.steps):
+            raise ValueError("analysis is required when a step runs an analysis")
+        return self
+
+
+class Rollout(ApiModel):
+    """How a new model replaces the old one."""
+
+    canary: Canary | None = None
+    """Absent: a new model replaces the old at once."""
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Which model to serve, with which server, how many replicas, and how to roll out."""
+
+    model: ModelSource
+    """Exactly one of ``uri``, ``trainingJobRef``, ``retrainPolicyRef``."""
+    server: Server
+    """The model server container."""
+    replicas: Annotated[int, Field(ge=0)] = 1
+    """Replicas of the stable variant (ignored while ``autoscaling`` is set)."""
+    gpus_per_replica: Annotated[int, Field(ge=0)] = 0
+    """GPU limit per pod."""
+    resources: ResourceRequirements | None = None
+    """core/v1 ResourceRequirements of the server container."""
+    autoscaling: Autoscaling | None = None
+    """Scale each variant with an HPA."""
+    rollout: Rollout | None = None
+    """Absent: a new model replaces the old at once."""
+    paused: bool = False
+    """Freeze the rollout where it is."""
+
+
+class ModelDeploymentPhase(StrEnum):
+    """``status.phase``: one word for humans; logic reads conditions."""
+
+    PROGRESSING = "Progressing"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    PAUSED = "Paused"
+
+
+class ModelDeploymentCondition(StrEnum):
+    """Condition types of a ModelDeployment."""
+
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    PAUSED = "Paused"
+
+
+class RolloutOutcome(StrEnum):
+    """How a rollout ended."""
+
+    PROMOTED = "Promoted"
+    ABORTED = "Aborted"
+    ROLLED_BACK = "RolledBack"
+
+
+class StableStatus(ApiModel):
+    """The variant that takes the traffic the canary does not."""
+
+    model: str | None = None
+    """URI of the model served."""
+    revision: Annotated[int, Field(ge=0)] | None = None
+    """Rollout revision that made it stable."""
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    ready_replicas: Annotated[int, Field(ge=0)] | None = None
+
+
+class AnalysisStatus(ApiModel):
+    """Results of the current canary's analysis."""
+
+    successes: Annotated[int, Field(ge=0)] = 0
+    failures: Annotated[int, Field(ge=0)] = 0
+    last_values: dict[str, float] | None = None
+    """Last value of each metric by name (absent: no data yet)."""
+
+
+class CanaryStatus(ApiModel):
+    """The variant being rolled out."""
+
+    model: str | None = None
+    """URI of the new model."""
+    revision: Annotated[int, Field(ge=0)] | None = None
+    weight: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Percent of traffic it takes now."""
+    step_index: Annotated[int, Field(ge=0)] | None = None
+    """Index of the current step in ``spec.rollout.canary.steps``."""
+    analysis: AnalysisStatus | None = None
+
+
+class HistoryEntry(ApiModel):
+    """One finished rollout."""
+
+    revision: Annotated[int, Field(ge=0)]
+    model: str
+    outcome: RolloutOutcome
+    time: Timestamp
+
+
+class ModelDeploymentStatus(ApiModel):
+    """What the operator observed; written only by the operator."""
+
+    phase: ModelDeploymentPhase | None = None
+    """One word for humans; logic reads conditions."""
+    conditions: (
+        Annotated[
+            list[Condition],
+            Field(
+                max_length=32,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["type"],
+                },
+            ),
+        ]
+        | None
+    ) = None
+    """``Ready``, ``Progressing``, ``Degraded``, ``Paused``."""
+    observed_generation: int | None = None
+    """The ``metadata.generation`` the status was computed from."""
+    stable: StableStatus | None = None
+    canary: CanaryStatus | None = None
+    """Absent when no rollout is in progress."""
+    history: Annotated[list[HistoryEntry], Field(max_length=20)] | None = None
+    """Last rollouts, newest last."""
+
+
+class ModelDeployment(CustomResource):
+    """A model served behind one stable Service, rolled out to new versions by canary."""
+
+    crd: ClassVar[CrdNames] = CrdNames(
+        kind="ModelDeployment",
+        plural="modeldeployments",
+        singular="modeldeployment",
+        short_names=("md",),
+        printer_columns=(
+            PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn("Model", ".status.stable.model"),
+            PrinterColumn("Canary", ".status.canary.model"),
+            PrinterColumn("Weight", ".status.canary.weight", "integer"),
+            PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            AGE,
+        ),
+    )
+
+    kind: Literal["ModelDeployment"] = "ModelDeployment"
+    spec: ModelDeploymentSpec
+    """The model, its server and its rollout."""
+    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus)
+
+
+def parse_modeldeployment(body: Mapping[str, Any]) -> ModelDeployment:
+    """A ModelDeployment from a raw body; raises :class:`~mlops_operator.api.parse.InvalidSpec`."""
+    return parse(ModelDeployment, body)
