@@ -34,6 +34,7 @@ __all__ = [
     "Arg",
     "Condition",
     "ConditionStatus",
+    "Conditions",
     "Cron",
     "DnsName",
     "Duration",
@@ -359,3 +360,17 @@ class Condition(ApiModel):
     """When ``status`` last changed."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The ``metadata.generation`` this condition was computed from."""
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=32,
+        json_schema_extra={
+            "default": [],
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    ),
+]
+"""``status.conditions``: a list keyed by ``type`` (server-side apply merges by type)."""

@@ -18,7 +18,7 @@ from mlops_operator.api.common import (
     MAX_LIST,
     ApiModel,
     Arg,
-    Condition,
+    Conditions,
     DnsName,
     Duration,
     EnvVar,
@@ -150,9 +150,9 @@ class Autoscaling(ApiModel):
     """Lower bound of replicas."""
     max_replicas: Annotated[int, Field(ge=1)]
     """Upper bound of replicas."""
-    target_cpu_utilization_percentage: (
-        Annotated[int, Field(ge=1, alias="targetCPUUtilizationPercentage")] | None
-    ) = None
+    target_cpu_utilization_percentage: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, alias="targetCPUUtilizationPercentage"
+    )
     """Average CPU utilization (percent of requests) the HPA aims for."""
 
     @model_validator(mode="after")
@@ -430,19 +430,7 @@ class ModelDeploymentStatus(ApiModel):
 
     phase: ModelDeploymentPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: (
-        Annotated[
-            list[Condition],
-            Field(
-                max_length=32,
-                json_schema_extra={
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["type"],
-                },
-            ),
-        ]
-        | None
-    ) = None
+    conditions: Conditions = Field(default_factory=list)
     """``Ready``, ``Progressing``, ``Degraded``, ``Paused``."""
     observed_generation: int | None = None
     """The ``metadata.generation`` the status was computed from."""

@@ -16,7 +16,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mlops_operator.api.common import (
     ApiModel,
-    Condition,
+    Conditions,
     Cron,
     Duration,
     ObjectReference,
@@ -276,19 +276,7 @@ class RetrainPolicyStatus(ApiModel):
 
     phase: RetrainPolicyPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: (
-        Annotated[
-            list[Condition],
-            Field(
-                max_length=32,
-                json_schema_extra={
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["type"],
-                },
-            ),
-        ]
-        | None
-    ) = None
+    conditions: Conditions = Field(default_factory=list)
     """``Ready``, ``Breaching``, ``Retraining``, ``CoolingDown``, ``Suspended``."""
     observed_generation: int | None = None
     """The ``metadata.generation`` the status was computed from."""

@@ -19,7 +19,7 @@ from mlops_operator.api.common import (
     MAX_LIST,
     ApiModel,
     Arg,
-    Condition,
+    Conditions,
     DnsName,
     EnvVar,
     KubeObject,
@@ -243,19 +243,7 @@ class TrainingJobStatus(ApiModel):
 
     phase: TrainingJobPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: (
-        Annotated[
-            list[Condition],
-            Field(
-                max_length=32,
-                json_schema_extra={
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["type"],
-                },
-            ),
-        ]
-        | None
-    ) = None
+    conditions: Conditions = Field(default_factory=list)
     """``Created``, ``Queued``, ``Running``, ``Restarting``, ``Succeeded``, ``Failed``,
     ``Suspended``."""
     observed_generation: int | None = None
