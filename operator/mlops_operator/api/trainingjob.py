@@ -115,7 +115,8 @@ class PodTemplate(ApiModel):
     """Labels and annotations added to every pod."""
     spec: KubeObject | None = None
     """A partial core/v1 PodSpec merged into every pod (nodeSelector, tolerations, affinity,
-    volumes, ...). Its first container, if given, is merged into the main container."""
+    volumes, ...). A container named ``trainer`` merges into the main container (e.g. its
+    volumeMounts); any other container is added as a sidecar."""
 
 
 IMMUTABLE_FIELDS: tuple[str, ...] = (
