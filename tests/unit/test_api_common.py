@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from mlops_operator.api.common import (
+    CRON_PATTERN,
     Condition,
     Cron,
     Duration,
@@ -87,6 +89,26 @@ def test_bad_cron_is_refused(text: str, complaint: str) -> None:
     assert complaint in str(exc.value)
     with pytest.raises(ValidationError):
         TypeAdapter(Cron).validate_python(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "in_schema"),
+    [
+        ("0 3 * * 1", True),
+        ("*/15 9-17 * * MON-FRI", True),
+        ("0 0 1 jan,jul *", True),
+        ("61 * * * *", False),
+        ("0 24 * * *", False),
+        ("0 0 32 * *", False),
+        ("0 0 * 13 *", False),
+        ("0 0 * * 8", False),
+        ("*/0 * * * *", False),
+        ("0 3 * *", False),
+    ],
+)
+def test_schema_pattern_checks_ranges_too(text: str, in_schema: bool) -> None:
+    """The apiserver runs CRON_PATTERN; it must refuse out-of-range values as well."""
+    assert bool(re.fullmatch(CRON_PATTERN, text)) is in_schema
 
 
 def test_timestamps_are_utc_and_second_precision() -> None:

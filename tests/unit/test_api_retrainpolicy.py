@@ -98,7 +98,10 @@ def test_status_round_trip() -> None:
             {"triggers": {"schedule": {"cron": "61 * * * *"}}},
             "spec.triggers.schedule.cron: invalid cron '61 * * * *': minute must be within 0-59",
         ),
-        ({"triggers": {"schedule": {"cron": "daily"}}}, "spec.triggers.schedule.cron: must match"),
+        (
+            {"triggers": {"schedule": {"cron": "daily"}}},
+            "spec.triggers.schedule.cron: invalid cron 'daily': want 5 fields",
+        ),
         ({"triggers": {"manual": {}}, "cooldown": "1d"}, "spec.cooldown: must match"),
         (
             {"triggers": {"manual": {}}, "concurrencyPolicy": "Allow"},

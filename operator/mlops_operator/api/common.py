@@ -118,13 +118,38 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length
 
 # --- cron ------------------------------------------------------------------------------
 
-_CRON_ATOM = r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
-_CRON_FIELD = rf"{_CRON_ATOM}(,{_CRON_ATOM})*"
-CRON_PATTERN = rf"^{_CRON_FIELD}( +{_CRON_FIELD}){{4}}$"
-"""Five space-separated cron fields; the shape only, ranges are checked by :func:`parse_cron`."""
-
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _cron_field(value: str) -> str:
+    """Regex of one cron field whose single values match ``value``: ``*/5``, ``1-5``, ``1,3``."""
+    atom = rf"(\*|({value})(-({value}))?)(/[1-9][0-9]*)?"
+    return rf"{atom}(,{atom})*"
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return "|".join([*names, *(n.lower() for n in names)])
+
+
+_CRON_SHAPE = re.compile(r"^\S+( +\S+){4}$")
+CRON_PATTERN = (
+    "^"
+    + " +".join(
+        _cron_field(v)
+        for v in (
+            r"[0-5]?[0-9]",  # minute
+            r"[01]?[0-9]|2[0-3]",  # hour
+            r"0?[1-9]|[12][0-9]|3[01]",  # day of month
+            rf"0?[1-9]|1[0-2]|{_names(_MONTHS)}",  # month
+            rf"[0-7]|{_names(_WEEKDAYS)}",  # day of week
+        )
+    )
+    + "$"
+)
+"""Five space-separated cron fields with their value ranges, as a regex the apiserver runs;
+:func:`parse_cron` also refuses what a regex cannot see (``5-1``) with a clearer message."""
+
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_NAMES: tuple[dict[str, int], ...] = (
     {},
@@ -142,7 +167,7 @@ def parse_cron(value: str) -> list[set[int]]:
     The schema only checks the shape (a regex the apiserver can run); this checks the ranges
     (``61 * * * *`` is refused here) and is what the pydantic model runs.
     """
-    if not re.fullmatch(CRON_PATTERN, value):
+    if not _CRON_SHAPE.match(value):
         raise ValueError(f"invalid cron {value!r}: want 5 fields, e.g. '0 3 * * *'")
     fields = value.split()
     out: list[set[int]] = []
@@ -152,6 +177,8 @@ def parse_cron(value: str) -> list[set[int]]:
         allowed: set[int] = set()
         for atom in text.split(","):
             rng, _, step_text = atom.partition("/")
+            if step_text and not step_text.isdigit():
+                raise ValueError(f"invalid cron {value!r}: bad step in {label}")
             step = int(step_text) if step_text else 1
             if step < 1:
                 raise ValueError(f"invalid cron {value!r}: step must be >= 1 in {label}")
@@ -165,6 +192,8 @@ def parse_cron(value: str) -> list[set[int]]:
                 raise ValueError(f"invalid cron {value!r}: {label} must be within {lo}-{hi}")
             allowed.update(range(first, last + 1, step))
         out.append(allowed)
+    if not re.fullmatch(CRON_PATTERN, value):  # what the apiserver checks must agree
+        raise ValueError(f"invalid cron {value!r}: want 5 fields, e.g. '0 3 * * *'")
     return out
 
 
@@ -183,8 +212,9 @@ def _check_cron(value: str) -> str:
 
 Cron = Annotated[
     str,
-    StringConstraints(pattern=CRON_PATTERN, max_length=256),
+    StringConstraints(max_length=256),
     AfterValidator(_check_cron),
+    Field(json_schema_extra={"pattern": CRON_PATTERN}),
 ]
 """A standard 5-field cron expression (minute hour day-of-month month day-of-week)."""
 
