@@ -1,0 +1,94 @@
+"""Carry out a :class:`~mlops_operator.core.plan.Plan` against the API server.
+
+Order matters: children first (so status never claims what does not exist), then the
+status, then Events. Creating what already exists, or deleting what is already gone,
+counts as done: names are deterministic and deletes carry the uid they meant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_operator.controllers.runtime import Key, Runtime
+from mlops_operator.core.plan import Plan
+from mlops_operator.kube import events
+from mlops_operator.kube.client import ApiError
+from mlops_operator.kube.resources import BY_KIND, Resource
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The API server refused a child as invalid: the spec can never work as written."""
+
+    kind: str
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} was refused: {self.message}"
+
+
+async def children(rt: Runtime, key: Key, plan: Plan) -> Refused | None:
+    """Creates, patches and deletes of the plan; the first invalid child stops it."""
+    namespace = key[0]
+    for create in plan.creates:
+        try:
+            await rt.kube.create(BY_KIND[create.kind], namespace, create.manifest)
+        except ApiError as exc:
+            if exc.conflict:
+                continue
+            if exc.status in (400, 422):
+                return Refused(create.kind, create.name, exc.message)
+            raise
+        rt.overlay.created(key, create.name)
+    for patch in plan.patches:
+        try:
+            await rt.kube.patch(BY_KIND[patch.kind], namespace, patch.name, patch.patch)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+    for delete in plan.deletes:
+        try:
+            await rt.kube.delete(BY_KIND[delete.kind], namespace, delete.name, uid=delete.uid)
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict):  # gone, or a newer incarnation
+                raise
+    return None
+
+
+async def status(
+    rt: Runtime,
+    key: Key,
+    resource: Resource,
+    current: dict[str, Any],
+    desired: dict[str, Any] | None,
+    resource_version: str | None,
+) -> bool:
+    """Write the desired status if it differs from the current one; True if written."""
+    if desired is None or desired == current:
+        return False
+    try:
+        await rt.kube.patch(resource, key[0], key[1], {"status": desired}, subresource="status")
+    except ApiError as exc:
+        if exc.not_found:  # deleted meanwhile
+            return False
+        raise
+    rt.overlay.wrote_status(key, resource_version, desired)
+    return True
+
+
+async def post_events(rt: Runtime, involved: dict[str, Any], plan: Plan) -> None:
+    for event in plan.events:
+        await events.post(rt.kube, involved, event.type, event.reason, event.message)
+
+
+def involved_object(resource: Resource, meta: Any) -> dict[str, Any]:
+    """An Event's ``involvedObject`` for one of our objects."""
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+    }

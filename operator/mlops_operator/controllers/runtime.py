@@ -1,0 +1,89 @@
+"""What every handler of one operator process shares."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_operator.kube.client import Kube
+from mlops_operator.kube.workqueue import WorkQueue
+from mlops_operator.settings import Settings
+
+Key = tuple[str, str]  # (namespace, name)
+
+#: How long a write may stay unseen by the caches before we stop waiting for it.
+EXPECTATION_TIMEOUT = 30.0
+
+
+class Overlay:
+    """Our own writes that the watch-fed caches have not shown us yet.
+
+    Right after a write, the next reconcile may still read the old object from the cache.
+    Without this it would write the same status again, or try to create a Job it has just
+    created. client-go calls the second half "expectations".
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._status: dict[Hashable, tuple[str | None, dict[str, Any]]] = {}
+        self._created: dict[Hashable, dict[str, float]] = {}
+        self._status_written_at: dict[Hashable, float] = {}
+
+    def status(self, key: Hashable, resource_version: str | None) -> dict[str, Any] | None:
+        """The status we wrote, while the cache still holds the version we wrote over."""
+        entry = self._status.get(key)
+        if entry is None:
+            return None
+        if entry[0] != resource_version:  # the cache has caught up (or moved on)
+            del self._status[key]
+            return None
+        return entry[1]
+
+    def wrote_status(self, key: Hashable, over_version: str | None, status: dict[str, Any]) -> None:
+        self._status[key] = (over_version, status)
+        self._status_written_at[key] = self._clock()
+
+    def since_status(self, key: Hashable) -> float | None:
+        """Seconds since we last wrote this object's status, if we ever did."""
+        written = self._status_written_at.get(key)
+        return None if written is None else self._clock() - written
+
+    def created(self, key: Hashable, name: str) -> None:
+        self._created.setdefault(key, {})[name] = self._clock()
+
+    def awaiting(self, key: Hashable, observed: set[str]) -> bool:
+        """Whether a child we created is still missing from the cache (and not too old)."""
+        pending = self._created.get(key)
+        if not pending:
+            return False
+        now = self._clock()
+        for name in list(pending):
+            if name in observed or now - pending[name] > EXPECTATION_TIMEOUT:
+                del pending[name]
+        if not pending:
+            del self._created[key]
+        return bool(pending)
+
+    def forget(self, key: Hashable) -> None:
+        self._status.pop(key, None)
+        self._created.pop(key, None)
+        self._status_written_at.pop(key, None)
+
+
+@dataclass
+class Runtime:
+    """The API client, the queues, the caches (kopf indexes) and the overlay."""
+
+    kube: Kube
+    settings: Settings
+    indices: Mapping[str, Any]  # kopf indexes by name, read-only views kept live by kopf
+    queues: dict[str, WorkQueue[Key]] = field(default_factory=dict)
+    overlay: Overlay = field(default_factory=Overlay)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def index(self, name: str) -> Mapping[Any, Any]:
+        index: Mapping[Any, Any] = self.indices[name]
+        return index

@@ -1,0 +1,204 @@
+"""The TrainingJob controller: kopf indexes are the cache, a work queue drives reconciles.
+
+kopf feeds four indexes (TrainingJobs, and the Jobs, pods and Services they own) and holds
+every other handler until all four are fully listed, so a reconcile never mistakes a cache
+that is still filling for a cluster without children. Watch events only enqueue the
+owning TrainingJob's key; :func:`reconcile` reads everything it needs from the indexes,
+asks the pure core what to do, and does it.
+
+The operator writes nothing on the TrainingJob besides ``status`` (no finalizers, no kopf
+annotations): children are cleaned up by owner references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from mlops_operator import GROUP, VERSION
+from mlops_operator.api.common import ObjectMeta
+from mlops_operator.api.parse import InvalidSpec, parse, to_plain
+from mlops_operator.api.trainingjob import TrainingJob, TrainingJobStatus
+from mlops_operator.controllers import execute
+from mlops_operator.controllers.runtime import Key, Runtime
+from mlops_operator.core.meta import MANAGED_BY, OPERATOR, owner_label
+from mlops_operator.core.training import observed as obs
+from mlops_operator.core.training.reconcile import invalid
+from mlops_operator.core.training.reconcile import reconcile as decide
+from mlops_operator.kube import events
+from mlops_operator.kube.resources import TRAININGJOBS
+from mlops_operator.observability import logging
+
+NAME = "trainingjob"
+OWNER = owner_label("TrainingJob")
+OWNED: dict[str, Any] = {MANAGED_BY: OPERATOR, OWNER: kopf.PRESENT}
+#: Children change in bursts (pod created, scheduled, running): look once they settle.
+SETTLE = 0.5
+#: A status change that only moves ``status.nodes`` counters waits this long after the
+#: previous status write; phase and condition changes are written at once.
+COUNTS_INTERVAL = 3.0
+
+log = logging.get(__name__)
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    """A TrainingJob the models refuse; kept so its status can say why."""
+
+    metadata: ObjectMeta
+    status: TrainingJobStatus
+    error: InvalidSpec
+
+
+# --- the cache ----------------------------------------------------------------------------
+
+
+@kopf.index(GROUP, VERSION, "trainingjobs")
+def trainingjobs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    """Every TrainingJob, parsed once per change into its typed model."""
+    try:
+        return {_key(namespace, name): parse(TrainingJob, body)}
+    except InvalidSpec as error:
+        try:
+            status = TrainingJobStatus.model_validate(to_plain(body.get("status") or {}))
+        except ValueError:
+            status = TrainingJobStatus()
+        meta = ObjectMeta.model_validate(to_plain(body.metadata))
+        return {_key(namespace, name): Unparsable(meta, status, error)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OWNED)
+def trainingjob_jobs(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, obs.JobState] | None:
+    state = obs.job_state(body)
+    return {_key(namespace, labels[OWNER]): state} if state else None
+
+
+@kopf.index("", "v1", "pods", labels=OWNED)
+def trainingjob_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, obs.PodState] | None:
+    state = obs.pod_state(body)
+    return {_key(namespace, labels[OWNER]): state} if state else None
+
+
+@kopf.index("", "v1", "services", labels=OWNED)
+def trainingjob_services(
+    namespace: str | None, labels: kopf.Labels, name: str, **_: Any
+) -> dict[Key, str]:
+    return {_key(namespace, labels[OWNER]): name}
+
+
+# --- the triggers -------------------------------------------------------------------------
+
+
+@kopf.on.event(GROUP, VERSION, "trainingjobs")
+def trainingjob_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.queues[NAME].add(_key(namespace, name))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+@kopf.on.event("", "v1", "pods", labels=OWNED)
+@kopf.on.event("", "v1", "services", labels=OWNED)
+def child_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.queues[NAME].add(_key(namespace, labels[OWNER]), SETTLE)
+
+
+# --- the reconcile ------------------------------------------------------------------------
+
+
+async def reconcile(rt: Runtime, key: Key) -> float | None:
+    """Read one TrainingJob and its children from the caches, decide, write."""
+    tj = _one(rt.index("trainingjobs"), key)
+    if tj is None:  # deleted; owner references take its children with it
+        rt.overlay.forget(key)
+        rt.queues[NAME].forget(key)
+        return None
+    now = datetime.now(UTC)
+    involved = execute.involved_object(TRAININGJOBS, tj.metadata)
+    if isinstance(tj, Unparsable):
+        await _invalid(rt, key, tj.metadata, tj.status, str(tj.error), involved)
+        return None
+    if tj.metadata.deletion_timestamp is not None:
+        return None
+
+    jobs = tuple(rt.index("trainingjob_jobs").get(key, ()))
+    services = set(rt.index("trainingjob_services").get(key, ()))
+    if rt.overlay.awaiting(key, {j.name for j in jobs} | services):
+        return 1.0  # a child we just created is not in the cache yet
+    seen = obs.Observed(
+        jobs=jobs,
+        pods=tuple(rt.index("trainingjob_pods").get(key, ())),
+        service=bool(services),
+    )
+    written = rt.overlay.status(key, tj.metadata.resource_version)
+    if written is not None:
+        tj = tj.model_copy(update={"status": TrainingJobStatus.model_validate(written)})
+
+    plan = decide(tj, seen, now, rt.settings.training)
+    refused = await execute.children(rt, key, plan)
+    if refused is not None:
+        await _invalid(rt, key, tj.metadata, tj.status, str(refused), involved)
+        return None
+    current = tj.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    wait = _counts_wait(rt, key, current, plan.status)
+    if wait:
+        return min(wait, plan.requeue_after or wait)
+    if await execute.status(
+        rt, key, TRAININGJOBS, current, plan.status, tj.metadata.resource_version
+    ):
+        await execute.post_events(rt, involved, plan)
+        if plan.status and plan.status.get("phase") != current.get("phase"):
+            log.info(
+                "trainingjob phase",
+                namespace=key[0],
+                name=key[1],
+                phase=plan.status.get("phase"),
+                attempts=plan.status.get("attempts"),
+            )
+    return plan.requeue_after
+
+
+async def _invalid(
+    rt: Runtime,
+    key: Key,
+    meta: ObjectMeta,
+    status: TrainingJobStatus,
+    message: str,
+    involved: dict[str, Any],
+) -> None:
+    """Fail a run that can never work, once: status, an Event, and no retries."""
+    current = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    desired = invalid(status, meta.generation, message, datetime.now(UTC))
+    dumped = desired.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if await execute.status(rt, key, TRAININGJOBS, current, dumped, meta.resource_version):
+        await events.post(rt.kube, involved, "Warning", "InvalidSpec", message)
+
+
+def _counts_wait(
+    rt: Runtime, key: Key, current: dict[str, Any], desired: dict[str, Any] | None
+) -> float:
+    """Seconds to hold back a write that would only move node counters; 0 to write now."""
+    if desired is None or desired == current:
+        return 0.0
+    if {k: v for k, v in desired.items() if k != "nodes"} != {
+        k: v for k, v in current.items() if k != "nodes"
+    }:
+        return 0.0
+    since = rt.overlay.since_status(key)
+    return 0.0 if since is None else max(COUNTS_INTERVAL - since, 0.0)
+
+
+def _key(namespace: str | None, name: str) -> Key:
+    """Every kind we watch is namespaced, so kopf always passes a namespace."""
+    return (namespace or "", name)
+
+
+def _one(index: Mapping[Key, Any], key: Key) -> Any:
+    store = index.get(key)
+    return next(iter(store), None) if store is not None else None

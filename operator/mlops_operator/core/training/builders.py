@@ -1,0 +1,267 @@
+"""The desired children of a TrainingJob, as manifests (plain dicts).
+
+- one headless Service per run, so every pod has a stable DNS name and pod 0's name can
+  be the rendezvous (master) address;
+- one Indexed Job per attempt (completions = parallelism = nodes). Its ``backoffLimit`` is
+  0 on purpose: when any worker fails the Job controller fails the whole attempt and stops
+  its pods, and the operator starts the next attempt from the checkpoint — a restart of the
+  whole run, which distributed training needs, instead of one replaced worker that can never
+  rejoin the collective.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from mlops_operator.api.trainingjob import Framework, TrainingJob
+from mlops_operator.core.meta import child_labels, owner_label, owner_reference
+from mlops_operator.core.training import frameworks
+from mlops_operator.settings import TrainingDefaults
+
+TRAINER = "trainer"
+"""Name of the main container; ``podTemplate.spec.containers[name=trainer]`` merges into it."""
+ATTEMPT_LABEL = "mlops.dev/attempt"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+#: What passes the Pod Security "restricted" profile; the user's template may override it.
+RESTRICTED_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+#: Lists in a pod template that the user's entries extend rather than replace.
+_APPENDED_LISTS = frozenset(
+    {
+        "volumes",
+        "tolerations",
+        "initContainers",
+        "imagePullSecrets",
+        "volumeMounts",
+        "env",
+        "envFrom",
+        "ports",
+        "topologySpreadConstraints",
+        "hostAliases",
+    }
+)
+
+
+def service_name(run: str) -> str:
+    """The headless Service of a run."""
+    return run
+
+
+def job_name(run: str, attempt: int) -> str:
+    """The Job of one attempt: ``<run>-a<attempt>``, e.g. ``resnet-a2``."""
+    return f"{run}-a{attempt}"
+
+
+def master_address(run: str, attempt: int) -> str:
+    """Pod 0's DNS name: Indexed Job pods are named ``<job>-<index>`` under the Service."""
+    return f"{job_name(run, attempt)}-0.{service_name(run)}"
+
+
+def procs_per_node(tj: TrainingJob) -> int:
+    """``procsPerNode``, else one process per GPU, else one."""
+    spec = tj.spec
+    return spec.procs_per_node or spec.gpus_per_node or 1
+
+
+def service(tj: TrainingJob, defaults: TrainingDefaults) -> dict[str, Any]:
+    """The headless Service that gives the run's pods stable DNS names."""
+    name = tj.metadata.name or ""
+    labels = child_labels(tj)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(name),
+            "namespace": tj.metadata.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(tj)],
+        },
+        "spec": {
+            "clusterIP": "None",
+            # Rendezvous happens before any pod is ready.
+            "publishNotReadyAddresses": True,
+            "selector": {owner_label(TrainingJob.crd.kind): name},
+            "ports": [{"name": "rendezvous", "port": defaults.rendezvous_port}],
+        },
+    }
+
+
+def job(
+    tj: TrainingJob,
+    attempt: int,
+    defaults: TrainingDefaults,
+    *,
+    suspend: bool,
+    active_deadline_seconds: int | None,
+) -> dict[str, Any]:
+    """The Indexed Job of one attempt."""
+    spec = tj.spec
+    name = tj.metadata.name or ""
+    labels = {**child_labels(tj), ATTEMPT_LABEL: str(attempt)}
+    job_labels = dict(labels)
+    if spec.queue_name:
+        job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": spec.nodes,
+        "parallelism": spec.nodes,
+        "backoffLimit": 0,
+        "suspend": suspend,
+        "template": pod_template(tj, attempt, defaults, labels),
+    }
+    if active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(name, attempt),
+            "namespace": tj.metadata.namespace,
+            "labels": job_labels,
+            "ownerReferences": [owner_reference(tj)],
+        },
+        "spec": job_spec,
+    }
+
+
+def pod_template(
+    tj: TrainingJob, attempt: int, defaults: TrainingDefaults, labels: dict[str, str]
+) -> dict[str, Any]:
+    """Every pod of an attempt: our pod, then the user's ``podTemplate`` merged over it."""
+    spec = tj.spec
+    name = tj.metadata.name or ""
+    container: dict[str, Any] = {
+        "name": TRAINER,
+        "image": spec.image,
+        "env": run_env(tj, attempt, defaults),
+        "securityContext": dict(RESTRICTED_CONTAINER_SECURITY),
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.args:
+        container["args"] = list(spec.args)
+    resources = _resources(spec.resources, spec.gpus_per_node, defaults.gpu_resource)
+    if resources:
+        container["resources"] = resources
+    if spec.nodes > 1 or spec.framework is not Framework.GENERIC:
+        container["ports"] = [{"name": "rendezvous", "containerPort": defaults.rendezvous_port}]
+
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "subdomain": service_name(name),
+        "securityContext": dict(RESTRICTED_POD_SECURITY),
+        "containers": [container],
+    }
+    if spec.gpus_per_node:
+        pod["tolerations"] = [
+            {"key": defaults.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    if spec.priority_class_name:
+        pod["priorityClassName"] = spec.priority_class_name
+    if spec.service_account_name:
+        pod["serviceAccountName"] = spec.service_account_name
+
+    template = spec.pod_template
+    user_meta = template.metadata if template else None
+    metadata: dict[str, Any] = {
+        # Our labels win: the Service selector and the operator's caches depend on them.
+        "labels": {**((user_meta.labels if user_meta else None) or {}), **labels},
+    }
+    if user_meta and user_meta.annotations:
+        metadata["annotations"] = dict(user_meta.annotations)
+    if template and template.spec:
+        pod = merge_pod_spec(pod, template.spec)
+    return {"metadata": metadata, "spec": pod}
+
+
+def run_env(tj: TrainingJob, attempt: int, defaults: TrainingDefaults) -> list[dict[str, Any]]:
+    """The environment of the main container; the user's own ``env`` wins on a clash."""
+    spec = tj.spec
+    name = tj.metadata.name or ""
+    topology = frameworks.Topology(
+        nodes=spec.nodes,
+        procs_per_node=procs_per_node(tj),
+        master_addr=master_address(name, attempt),
+        master_port=defaults.rendezvous_port,
+    )
+    ours: list[dict[str, Any]] = [
+        {"name": "TRAININGJOB_NAME", "value": name},
+        {"name": "TRAININGJOB_ATTEMPT", "value": str(attempt)},
+        *frameworks.env(spec.framework, topology),
+    ]
+    if spec.dataset:
+        ours.append({"name": "DATASET_URI", "value": spec.dataset.uri})
+        if spec.dataset.version:
+            ours.append({"name": "DATASET_VERSION", "value": spec.dataset.version})
+    if spec.output:
+        ours.append({"name": "MODEL_OUTPUT_URI", "value": spec.output.model_uri})
+    if spec.checkpoint:
+        ours.append({"name": "CHECKPOINT_URI", "value": spec.checkpoint.uri})
+    if spec.hyperparameters:
+        params = dict(sorted(spec.hyperparameters.items()))
+        ours.append({"name": "HYPERPARAMETERS", "value": json.dumps(params)})
+        ours.extend({"name": hp_env_name(k), "value": v} for k, v in params.items())
+    user = list(spec.env or [])
+    taken = {e["name"] for e in user}
+    return [e for e in ours if e["name"] not in taken] + user
+
+
+def hp_env_name(key: str) -> str:
+    """``learning-rate`` -> ``HP_LEARNING_RATE``."""
+    return "HP_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def _resources(user: dict[str, Any] | None, gpus: int, gpu_resource: str) -> dict[str, Any]:
+    resources = {k: dict(v) for k, v in (user or {}).items() if isinstance(v, dict)}
+    if gpus:
+        resources.setdefault("limits", {})[gpu_resource] = gpus
+    return resources
+
+
+def merge_pod_spec(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Merge the user's pod spec fragment over ours.
+
+    Maps merge key by key (the user wins), the lists in :data:`_APPENDED_LISTS` are
+    extended, other values are replaced. In ``containers``, an entry named ``trainer``
+    merges into the main container; any other entry is added (a sidecar).
+    """
+    merged = dict(ours)
+    for key, value in theirs.items():
+        if key == "containers" and isinstance(value, list):
+            merged[key] = _merge_containers(merged.get(key, []), value)
+        else:
+            merged[key] = _merge_value(key, merged.get(key), value)
+    return merged
+
+
+def _merge_containers(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[Any]:
+    result = [dict(c) for c in ours]
+    for container in theirs:
+        name = container.get("name", TRAINER)
+        target = next((c for c in result if c.get("name") == name), None)
+        if target is None:
+            result.append(container)
+        else:
+            for key, value in container.items():
+                target[key] = _merge_value(key, target.get(key), value)
+    return result
+
+
+def _merge_value(key: str, ours: Any, theirs: Any) -> Any:
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        merged = dict(ours)
+        for k, v in theirs.items():
+            merged[k] = _merge_value(k, merged.get(k), v)
+        return merged
+    if key in _APPENDED_LISTS and isinstance(ours, list) and isinstance(theirs, list):
+        return ours + theirs
+    return theirs

@@ -1,0 +1,402 @@
+"""One reconcile of a TrainingJob: spec + observed children + now -> a Plan.
+
+Level-based: the decision depends only on what is observed now, never on which event
+woke us, so a restarted operator picks up exactly where the cluster is. The attempt
+number is read from the Jobs themselves (label ``mlops.dev/attempt``) as well as from
+status, and Job names are deterministic, so no crash between two writes can ever lead to
+two Jobs for one attempt.
+
+Status rules:
+- ``Succeeded``/``Failed`` True is terminal; afterwards only clean-up and TTL happen.
+- ``startTime`` is when the first attempt started; ``activeDeadlineSeconds`` counts from
+  it across all attempts, and each attempt's Job gets the remaining time as its own
+  deadline, so the Job controller stops the pods on time even without the operator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlops_operator.api.trainingjob import (
+    ModelRef,
+    NodeCounts,
+    TrainingJob,
+    TrainingJobCondition,
+    TrainingJobPhase,
+    TrainingJobStatus,
+)
+from mlops_operator.core.conditions import find_condition, is_true, set_condition
+from mlops_operator.core.plan import Create, Delete, Event, Patch, Plan
+from mlops_operator.core.training import builders
+from mlops_operator.core.training.observed import JobState, Observed
+from mlops_operator.settings import TrainingDefaults
+
+C = TrainingJobCondition
+P = TrainingJobPhase
+
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Where the current attempt stands, in status terms."""
+
+    phase: P
+    reason: str
+    message: str
+
+
+def reconcile(
+    tj: TrainingJob, observed: Observed, now: datetime, defaults: TrainingDefaults
+) -> Plan:
+    """Decide the writes and the status for one TrainingJob."""
+    plan = Plan()
+    status = tj.status.model_copy(deep=True)
+    spec = tj.spec
+    attempt = max([j.attempt for j in observed.jobs] + [status.attempts or 0])
+    current = observed.job(attempt) if attempt else None
+
+    if _terminal(status):
+        _finished(tj, status, current, now, plan)
+        return _with_status(plan, tj, status)
+
+    if not observed.service:
+        plan.creates.append(Create(builders.service(tj, defaults)))
+
+    status.start_time = status.start_time or _first_start(observed)
+    deadline = _deadline(tj, status)
+    if (deadline is not None and now >= deadline) or (
+        current is not None and current.failed_reason == DEADLINE_EXCEEDED
+    ):
+        seconds = spec.active_deadline_seconds
+        _fail(
+            status,
+            plan,
+            now,
+            tj,
+            DEADLINE_EXCEEDED,
+            f"the run exceeded activeDeadlineSeconds ({seconds}s)",
+        )
+        _stop(current, plan)
+        _finished(tj, status, current, now, plan)
+        return _with_status(plan, tj, status)
+
+    if current is None or current.failed_reason is not None:
+        if current is not None:  # the attempt failed: restart the whole run, or give up
+            why = _failure(current, observed)
+            if attempt > spec.backoff_limit:
+                _fail(
+                    status,
+                    plan,
+                    now,
+                    tj,
+                    "BackoffLimitExceeded",
+                    f"attempt {attempt} failed: {why}; no attempts left "
+                    f"(backoffLimit {spec.backoff_limit})",
+                )
+                _finished(tj, status, current, now, plan)
+                return _with_status(plan, tj, status)
+            plan.events.append(
+                Event(
+                    "Warning",
+                    "Restarting",
+                    f"attempt {attempt} failed: {why}; starting attempt "
+                    f"{attempt + 1} of {spec.backoff_limit + 1}" + _from_checkpoint(tj),
+                )
+            )
+            attempt += 1
+        else:
+            attempt = attempt or 1
+        plan.creates.append(Create(_job(tj, attempt, now, deadline, defaults)))
+        status.attempts = attempt
+        set_condition(
+            status.conditions,
+            C.CREATED,
+            "True",
+            "JobCreated",
+            f"attempt {attempt}: Job {builders.job_name(_name(tj), attempt)}",
+            generation=_gen(tj),
+            now=now,
+        )
+        if attempt == 1:
+            plan.events.append(Event("Normal", "Created", _created_message(tj)))
+        outcome = _Outcome(
+            P.RESTARTING if attempt > 1 else P.PENDING,
+            "JobCreated",
+            f"attempt {attempt} is starting",
+        )
+        status.nodes = NodeCounts()
+    else:
+        status.attempts = attempt
+        _suspension(tj, current, plan)
+        outcome = _progress(tj, current, observed, attempt)
+        status.nodes = NodeCounts(
+            active=current.active,
+            ready=current.ready,
+            succeeded=current.succeeded,
+            failed=current.failed,
+        )
+        if current.complete:
+            _succeed(status, plan, now, tj, current)
+            _finished(tj, status, current, now, plan)
+            return _with_status(plan, tj, status)
+
+    _show(status, plan, tj, outcome, now)
+    if deadline is not None:
+        plan.requeue((deadline - now).total_seconds())
+    return _with_status(plan, tj, status)
+
+
+def invalid(
+    tj_status: TrainingJobStatus, generation: int | None, message: str, now: datetime
+) -> TrainingJobStatus:
+    """The status of a run whose spec can never work: ``Failed`` with reason InvalidSpec."""
+    status = tj_status.model_copy(deep=True)
+    if not _terminal(status):
+        status.phase = P.FAILED
+        set_condition(
+            status.conditions,
+            C.FAILED,
+            "True",
+            "InvalidSpec",
+            message,
+            generation=generation,
+            now=now,
+        )
+        status.completion_time = status.completion_time or now
+    status.observed_generation = generation
+    return status
+
+
+# --- the parts ---------------------------------------------------------------------------
+
+
+def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) -> _Outcome:
+    """Where a live attempt stands: queued, suspended, pending, restarting or running."""
+    spec = tj.spec
+    if spec.suspend:
+        return _Outcome(P.SUSPENDED, "Suspended", "suspended by spec.suspend")
+    if job.suspended:
+        if spec.queue_name:
+            return _Outcome(
+                P.QUEUED,
+                "WaitingForAdmission",
+                f"waiting for Kueue to admit it from queue {spec.queue_name}",
+            )
+        return _Outcome(P.PENDING, "Resuming", "resuming")
+    if job.ready >= spec.nodes:
+        return _Outcome(P.RUNNING, "AllNodesReady", f"{job.ready}/{spec.nodes} nodes ready")
+    waiting = [p for p in observed.pods_of(attempt) if p.unschedulable]
+    phase = P.RESTARTING if attempt > 1 else P.PENDING
+    if waiting:
+        return _Outcome(
+            phase,
+            "Unschedulable",
+            f"{len(waiting)} of {spec.nodes} nodes cannot be scheduled: {waiting[0].unschedulable}",
+        )
+    return _Outcome(phase, "NodesStarting", f"{job.ready}/{spec.nodes} nodes ready")
+
+
+def _show(
+    status: TrainingJobStatus, plan: Plan, tj: TrainingJob, outcome: _Outcome, now: datetime
+) -> None:
+    """Put a live outcome into phase and conditions, with Events for what users act on."""
+    previous = status.phase
+    gen = _gen(tj)
+    status.phase = outcome.phase
+    running = outcome.phase is P.RUNNING
+    set_condition(
+        status.conditions,
+        C.RUNNING,
+        "True" if running else "False",
+        outcome.reason,
+        outcome.message,
+        generation=gen,
+        now=now,
+    )
+    queued = outcome.phase is P.QUEUED
+    if queued or find_condition(status.conditions, C.QUEUED):
+        set_condition(
+            status.conditions,
+            C.QUEUED,
+            "True" if queued else "False",
+            outcome.reason if queued else "Admitted",
+            outcome.message if queued else "admitted",
+            generation=gen,
+            now=now,
+        )
+    suspended = outcome.phase is P.SUSPENDED
+    if suspended or find_condition(status.conditions, C.SUSPENDED):
+        set_condition(
+            status.conditions,
+            C.SUSPENDED,
+            "True" if suspended else "False",
+            "Suspended" if suspended else "Resumed",
+            outcome.message if suspended else "resumed",
+            generation=gen,
+            now=now,
+        )
+    restarting = outcome.phase is P.RESTARTING
+    if restarting or find_condition(status.conditions, C.RESTARTING):
+        set_condition(
+            status.conditions,
+            C.RESTARTING,
+            "True" if restarting else "False",
+            "Restarting" if restarting else outcome.reason,
+            f"attempt {status.attempts} is starting" if restarting else outcome.message,
+            generation=gen,
+            now=now,
+        )
+    if previous != outcome.phase:
+        if suspended:
+            plan.events.append(Event("Normal", "Suspended", "suspended: pods stopped"))
+        elif previous is P.SUSPENDED:
+            plan.events.append(Event("Normal", "Resumed", "resumed"))
+        elif outcome.reason == "Unschedulable":
+            plan.events.append(Event("Warning", "Unschedulable", outcome.message))
+
+
+def _suspension(tj: TrainingJob, job: JobState, plan: Plan) -> None:
+    """Suspend or resume the attempt's Job; with Kueue, only Kueue resumes it."""
+    if job.finished:
+        return
+    if tj.spec.suspend and not job.suspended:
+        plan.patches.append(Patch("Job", job.name, {"spec": {"suspend": True}}))
+    elif not tj.spec.suspend and job.suspended and not tj.spec.queue_name:
+        plan.patches.append(Patch("Job", job.name, {"spec": {"suspend": False}}))
+
+
+def _succeed(
+    status: TrainingJobStatus, plan: Plan, now: datetime, tj: TrainingJob, job: JobState
+) -> None:
+    status.phase = P.SUCCEEDED
+    status.completion_time = job.completion_time or now
+    gen = _gen(tj)
+    message = f"attempt {job.attempt} completed"
+    if tj.spec.output:
+        status.model = ModelRef(uri=tj.spec.output.model_uri)
+        message += f"; model at {tj.spec.output.model_uri}"
+    set_condition(
+        status.conditions, C.SUCCEEDED, "True", "Completed", message, generation=gen, now=now
+    )
+    set_condition(
+        status.conditions, C.RUNNING, "False", "Completed", message, generation=gen, now=now
+    )
+    _clear_restarting(status, gen, now)
+    plan.events.append(Event("Normal", "Succeeded", message))
+
+
+def _fail(
+    status: TrainingJobStatus, plan: Plan, now: datetime, tj: TrainingJob, reason: str, message: str
+) -> None:
+    gen = _gen(tj)
+    status.phase = P.FAILED
+    status.completion_time = now
+    set_condition(status.conditions, C.FAILED, "True", reason, message, generation=gen, now=now)
+    set_condition(status.conditions, C.RUNNING, "False", reason, message, generation=gen, now=now)
+    _clear_restarting(status, gen, now)
+    plan.events.append(Event("Warning", reason, message))
+
+
+def _clear_restarting(status: TrainingJobStatus, gen: int | None, now: datetime) -> None:
+    if find_condition(status.conditions, C.RESTARTING):
+        set_condition(
+            status.conditions,
+            C.RESTARTING,
+            "False",
+            "Finished",
+            "the run finished",
+            generation=gen,
+            now=now,
+        )
+
+
+def _finished(
+    tj: TrainingJob, status: TrainingJobStatus, current: JobState | None, now: datetime, plan: Plan
+) -> None:
+    """After the end: stop a straggling attempt, and delete the run when its TTL is up."""
+    if current is not None and not current.finished:
+        _stop(current, plan)
+    ttl = tj.spec.ttl_seconds_after_finished
+    if ttl is None or status.completion_time is None:
+        return
+    expiry = status.completion_time + timedelta(seconds=ttl)
+    if now >= expiry:
+        plan.deletes.append(Delete("TrainingJob", _name(tj), tj.metadata.uid))
+    else:
+        plan.requeue((expiry - now).total_seconds())
+
+
+def _stop(job: JobState | None, plan: Plan) -> None:
+    if job is not None and not job.finished and not job.deleting:
+        plan.deletes.append(Delete("Job", job.name, job.uid))
+
+
+def _job(
+    tj: TrainingJob,
+    attempt: int,
+    now: datetime,
+    deadline: datetime | None,
+    defaults: TrainingDefaults,
+) -> dict[str, Any]:
+    remaining = None
+    if deadline is not None:
+        remaining = max(1, math.ceil((deadline - now).total_seconds()))
+    elif tj.spec.active_deadline_seconds:
+        remaining = tj.spec.active_deadline_seconds
+    suspend = tj.spec.suspend or bool(tj.spec.queue_name)
+    return builders.job(tj, attempt, defaults, suspend=suspend, active_deadline_seconds=remaining)
+
+
+def _failure(job: JobState, observed: Observed) -> str:
+    """Why an attempt failed, in words: the first worker that exited non-zero, if any."""
+    for pod in observed.pods_of(job.attempt):
+        if pod.exit_code:
+            why = f"node {pod.index} (pod {pod.name}) exited with code {pod.exit_code}"
+            return why + (f" ({pod.terminated_reason})" if pod.terminated_reason else "")
+    return f"{job.failed_reason}: {job.failed_message}".rstrip(": ")
+
+
+def _deadline(tj: TrainingJob, status: TrainingJobStatus) -> datetime | None:
+    seconds = tj.spec.active_deadline_seconds
+    if seconds is None or status.start_time is None:
+        return None
+    return status.start_time + timedelta(seconds=seconds)
+
+
+def _first_start(observed: Observed) -> datetime | None:
+    starts = [j.start_time for j in observed.jobs if j.start_time is not None]
+    return min(starts) if starts else None
+
+
+def _terminal(status: TrainingJobStatus) -> bool:
+    return is_true(status.conditions, C.SUCCEEDED) or is_true(status.conditions, C.FAILED)
+
+
+def _created_message(tj: TrainingJob) -> str:
+    spec = tj.spec
+    shape = f"{spec.nodes} node{'s' if spec.nodes > 1 else ''}"
+    if spec.gpus_per_node:
+        shape += f" x {spec.gpus_per_node} GPU{'s' if spec.gpus_per_node > 1 else ''}"
+    return f"started attempt 1 ({shape}, framework {spec.framework.value})"
+
+
+def _from_checkpoint(tj: TrainingJob) -> str:
+    return f" from checkpoint {tj.spec.checkpoint.uri}" if tj.spec.checkpoint else ""
+
+
+def _with_status(plan: Plan, tj: TrainingJob, status: TrainingJobStatus) -> Plan:
+    status.observed_generation = _gen(tj)
+    plan.status = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return plan
+
+
+def _gen(tj: TrainingJob) -> int | None:
+    return tj.metadata.generation
+
+
+def _name(tj: TrainingJob) -> str:
+    return tj.metadata.name or ""

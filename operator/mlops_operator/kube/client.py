@@ -1,0 +1,158 @@
+"""An async Kubernetes client that speaks plain JSON dicts.
+
+The generated model classes of kubernetes_asyncio cost CPU and memory for every object
+and add nothing here: the core builds manifests as dicts. So this wraps only the
+authenticated transport and counts every request in ``mlops_operator_kube_requests_total``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from mlops_operator.kube.resources import Resource
+from mlops_operator.observability.metrics import API_REQUESTS
+
+MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = "mlops-operator"
+
+
+class ApiError(Exception):
+    """A request the API server refused; ``status`` is the HTTP code."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        """AlreadyExists on create, or a stale resourceVersion on update."""
+        return self.status == 409
+
+    @property
+    def invalid(self) -> bool:
+        """The object can never be accepted as it is (422), or is forbidden by policy."""
+        return self.status in (400, 403, 422)
+
+
+class Kube:
+    """JSON-in, JSON-out requests against one cluster."""
+
+    def __init__(self, api: k8s.ApiClient) -> None:
+        self._api = api
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+        """In-cluster credentials when running in a pod, else the kubeconfig."""
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except k8s_config.ConfigException:
+            await k8s_config.load_kube_config(
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        # Enough connections that many workers never queue on the pool.
+        configuration.connection_pool_maxsize = 64
+        api = k8s.ApiClient(configuration)
+        api.user_agent = USER_AGENT
+        return cls(api)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        verb: str,
+        resource: Resource,
+        path: str,
+        body: Any = None,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """Send one request; return the decoded body or raise :class:`ApiError`."""
+        method = {
+            "create": "POST",
+            "get": "GET",
+            "list": "GET",
+            "patch": "PATCH",
+            "delete": "DELETE",
+            "update": "PUT",
+        }[verb]
+        code = "error"
+        try:
+            response = await self._api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+            )
+            code = str(response.status)
+            data: dict[str, Any] = json.loads(await response.read())
+            return data
+        except ApiException as exc:
+            code = str(exc.status)
+            raise _api_error(exc) from None
+        finally:
+            API_REQUESTS.labels(verb, resource.plural, code).inc()
+
+    async def create(
+        self, resource: Resource, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.request("create", resource, resource.path(namespace), body)
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+        return await self.request("get", resource, resource.path(namespace, name))
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of the object or of a subresource."""
+        path = resource.path(namespace, name, subresource)
+        return await self.request("patch", resource, path, patch, content_type=MERGE_PATCH)
+
+    async def delete(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        *,
+        uid: str | None = None,
+        propagation: str = "Background",
+    ) -> None:
+        """Delete; with ``uid``, only that incarnation of the name (never a newer one)."""
+        options: dict[str, Any] = {"propagationPolicy": propagation}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        await self.request("delete", resource, resource.path(namespace, name), options)
+
+
+def _api_error(exc: ApiException) -> ApiError:
+    reason, message = exc.reason or "", ""
+    try:
+        status = json.loads(exc.body or "{}")
+        reason = status.get("reason", reason)
+        message = status.get("message", "")
+    except (TypeError, ValueError):
+        message = str(exc.body)
+    return ApiError(int(exc.status or 0), str(reason), str(message))

@@ -1,0 +1,58 @@
+"""Kubernetes Events on our objects: every decision the operator takes is told there too.
+
+An Event that cannot be posted is logged and dropped: Events are for humans, and losing
+one must never fail or repeat a reconcile.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_operator.kube.client import ApiError, Kube
+from mlops_operator.kube.resources import EVENTS
+from mlops_operator.observability import logging
+
+COMPONENT = "mlops-operator"
+INSTANCE = os.environ.get("POD_NAME") or os.uname().nodename
+
+log = logging.get(__name__)
+
+
+def manifest(
+    involved: dict[str, Any], type_: str, reason: str, message: str, now: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about ``involved`` (apiVersion, kind, name, namespace, uid)."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    micro = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{involved['name']}.{secrets.token_hex(8)}",
+            "namespace": involved["namespace"],
+        },
+        "involvedObject": involved,
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": INSTANCE,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "eventTime": micro,
+        "action": reason,
+        "count": 1,
+    }
+
+
+async def post(kube: Kube, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    """Post one Event; failures are logged, never raised."""
+    body = manifest(involved, type_, reason, message, datetime.now(UTC))
+    try:
+        await kube.create(EVENTS, involved["namespace"], body)
+    except ApiError as exc:
+        log.warning("event not posted", reason=reason, error=str(exc))

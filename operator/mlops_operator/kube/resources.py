@@ -1,0 +1,44 @@
+"""The API resources the operator reads and writes, and how their URLs are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops_operator import GROUP, VERSION
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of object in the API: enough to build its REST paths."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        if name is not None:
+            path += f"/{name}"
+        if subresource is not None:
+            path += f"/{subresource}"
+        return path
+
+
+TRAININGJOBS = Resource(GROUP, VERSION, "trainingjobs", "TrainingJob")
+MODELDEPLOYMENTS = Resource(GROUP, VERSION, "modeldeployments", "ModelDeployment")
+RETRAINPOLICIES = Resource(GROUP, VERSION, "retrainpolicies", "RetrainPolicy")
+JOBS = Resource("batch", "v1", "jobs", "Job")
+PODS = Resource("", "v1", "pods", "Pod")
+SERVICES = Resource("", "v1", "services", "Service")
+EVENTS = Resource("", "v1", "events", "Event")
+
+BY_KIND = {
+    r.kind: r
+    for r in (TRAININGJOBS, MODELDEPLOYMENTS, RETRAINPOLICIES, JOBS, PODS, SERVICES, EVENTS)
+}
