@@ -17,6 +17,7 @@ from mlops_operator.api.trainingjob import (
     TrainingJobSpec,
     TrainingJobStatus,
     TriggeredBy,
+    changed_immutable_fields,
     parse_trainingjob,
 )
 
@@ -229,3 +230,12 @@ def test_invalid_spec_names_the_field(spec: dict[str, Any], expected: str) -> No
 def test_missing_spec() -> None:
     with pytest.raises(InvalidSpec, match=r"^spec: is required$"):
         parse_trainingjob({"metadata": {"name": "a"}})
+
+
+def test_changed_immutable_fields() -> None:
+    old = parse_trainingjob(BODY).spec
+    new = old.model_copy(
+        update={"image": "train:2", "suspend": False, "backoff_limit": 5, "procs_per_node": None}
+    )
+    assert changed_immutable_fields(old, new) == ["image", "procsPerNode"]
+    assert changed_immutable_fields(old, old.model_copy(deep=True)) == []

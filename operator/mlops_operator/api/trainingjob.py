@@ -48,6 +48,7 @@ __all__ = [
     "TrainingJobSpec",
     "TrainingJobStatus",
     "TriggeredBy",
+    "changed_immutable_fields",
     "parse_trainingjob",
 ]
 
@@ -292,6 +293,16 @@ class TrainingJob(CustomResource):
     ]
     """What to run; the fields that shape the pods are immutable."""
     status: TrainingJobStatus = Field(default_factory=TrainingJobStatus)
+
+
+def changed_immutable_fields(old: TrainingJobSpec, new: TrainingJobSpec) -> list[str]:
+    """JSON names of the pod-shaping fields that differ between two specs.
+
+    Admission refuses such changes; this is for the operator's own defence (e.g. a spec it
+    recorded when the run started, or a cluster whose CRD lacks the rules).
+    """
+    attr = {field.alias or name: name for name, field in TrainingJobSpec.model_fields.items()}
+    return [f for f in IMMUTABLE_FIELDS if getattr(old, attr[f]) != getattr(new, attr[f])]
 
 
 def parse_trainingjob(body: Mapping[str, Any]) -> TrainingJob:
