@@ -102,13 +102,17 @@ class Kube:
                 _return_http_data_only=True,
             )
             code = str(response.status)
-            data: dict[str, Any] = json.loads(await response.read())
-            return data
+            raw = await response.read()
         except ApiException as exc:
             code = str(exc.status)
-            raise _api_error(exc) from None
+            raise _api_error(int(exc.status or 0), exc.reason, exc.body) from None
         finally:
             API_REQUESTS.labels(verb, resource.plural, code).inc()
+        # Without preloading, the transport hands back error responses instead of raising.
+        if not 200 <= response.status < 300:
+            raise _api_error(response.status, response.reason, raw)
+        data: dict[str, Any] = json.loads(raw)
+        return data
 
     async def create(
         self, resource: Resource, namespace: str, body: dict[str, Any]
@@ -147,12 +151,13 @@ class Kube:
         await self.request("delete", resource, resource.path(namespace, name), options)
 
 
-def _api_error(exc: ApiException) -> ApiError:
-    reason, message = exc.reason or "", ""
+def _api_error(code: int, reason: str | None, body: str | bytes | None) -> ApiError:
+    """An :class:`ApiError` from a response, using the API's Status object when present."""
+    message = ""
     try:
-        status = json.loads(exc.body or "{}")
+        status = json.loads(body or "{}")
         reason = status.get("reason", reason)
         message = status.get("message", "")
     except (TypeError, ValueError):
-        message = str(exc.body)
-    return ApiError(int(exc.status or 0), str(reason), str(message))
+        message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+    return ApiError(code, str(reason or ""), str(message))

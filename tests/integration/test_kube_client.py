@@ -1,0 +1,53 @@
+"""The operator's JSON client against the real API server: codes become ApiError."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_operator.kube.client import ApiError, Kube
+from mlops_operator.kube.resources import Resource
+from mlops_operator.observability.metrics import API_REQUESTS
+
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+
+
+def configmap(name: str, **data: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+def counted(verb: str, code: str) -> float:
+    value = API_REQUESTS.labels(verb, "configmaps", code)._value.get()
+    return float(value)
+
+
+async def test_create_get_patch_delete_and_their_errors(kubeconfig: str, namespace: str) -> None:
+    kube = await Kube.connect(kubeconfig)
+    try:
+        created = await kube.create(CONFIGMAPS, namespace, configmap("one", a="1"))
+        assert created["metadata"]["uid"]
+
+        conflicts = counted("create", "409")
+        with pytest.raises(ApiError) as again:
+            await kube.create(CONFIGMAPS, namespace, configmap("one"))
+        assert again.value.conflict
+        assert again.value.reason == "AlreadyExists"
+        assert counted("create", "409") == conflicts + 1
+
+        with pytest.raises(ApiError) as invalid:
+            await kube.create(CONFIGMAPS, namespace, configmap("Not_A_Name"))
+        assert invalid.value.invalid
+        assert "metadata.name" in invalid.value.message
+
+        patched = await kube.patch(CONFIGMAPS, namespace, "one", {"data": {"b": "2"}})
+        assert patched["data"] == {"a": "1", "b": "2"}
+        assert (await kube.get(CONFIGMAPS, namespace, "one"))["data"]["b"] == "2"
+
+        with pytest.raises(ApiError) as stale:  # a uid precondition never deletes a newer one
+            await kube.delete(CONFIGMAPS, namespace, "one", uid="00000000-0000-0000-0000-0")
+        assert stale.value.conflict
+        await kube.delete(CONFIGMAPS, namespace, "one", uid=created["metadata"]["uid"])
+        with pytest.raises(ApiError) as gone:
+            await kube.get(CONFIGMAPS, namespace, "one")
+        assert gone.value.not_found
+    finally:
+        await kube.close()
