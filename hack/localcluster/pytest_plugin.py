@@ -1,0 +1,173 @@
+"""Pytest fixtures that give tests a real Kubernetes cluster (and a real Prometheus).
+
+Registered from the repository's root ``conftest.py``. All fixtures are lazy: a test
+session that requests none of them (e.g. ``pytest tests/unit``) never starts anything.
+
+- ``kubeconfig`` (session) -> str: path of a kubeconfig. ``$KUBECONFIG`` if set (that
+  cluster is used as is); otherwise the local cluster, started if needed and torn down
+  at the end if this session started it (and no other session still uses it).
+- ``k8s`` (session) -> kubernetes.client.ApiClient for that kubeconfig.
+- ``namespace`` (function) -> str: a fresh namespace named after the test, deleted
+  afterwards without waiting for the deletion to finish.
+- ``crds`` (session) -> list[str]: server-side applies crds/*.yaml, waits until each
+  CRD is Established, returns their names.
+- ``prometheus`` (session) -> PrometheusServer: ``.url``, ``.add_target(address,
+  labels)`` (returns once scraped), ``.query(promql) -> list``.
+- ``gpu_nodes`` (session) -> list[str]: nodes with allocatable nvidia.com/gpu; skips
+  the test if there are none.
+
+Every test using one of them is marked ``cluster`` (so ``-m "not cluster"`` selects the
+rest), and a test under tests/unit that uses one fails: unit tests stay cluster-free.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from localcluster import kube, nodes, paths
+from localcluster import prometheus as prom
+from localcluster.cluster import LocalCluster
+from localcluster.ports import free_ports
+from localcluster.processes import ProcessTable, stop
+from localcluster.waiting import wait_for
+
+CLUSTER_FIXTURES = frozenset({"kubeconfig", "k8s", "namespace", "crds", "prometheus", "gpu_nodes"})
+CRD_DIR = paths.REPO_ROOT / "crds"
+_MAX_NAMESPACE = 63
+
+
+def namespace_name(test_name: str) -> str:
+    """A unique, valid namespace name (RFC 1123 label, <= 63 chars) from a test name.
+
+    ``test_train[gpu-2]`` becomes e.g. ``test-train-gpu-2-3f9a1c``: readable in
+    ``kubectl get ns`` while debugging, unique across reruns and parallel sessions.
+    """
+    suffix = secrets.token_hex(3)
+    base = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
+    base = base[: _MAX_NAMESPACE - len(suffix) - 1].strip("-") or "test"
+    return f"{base}-{suffix}"
+
+
+def _is_unit_test(item: pytest.Item) -> bool:
+    parts = item.path.parts
+    return any(a == "tests" and b == "unit" for a, b in itertools.pairwise(parts))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a cluster fixture with ``cluster``."""
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail unit tests that would start a cluster, before the fixture starts it."""
+    used = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
+    if used and _is_unit_test(item):
+        pytest.fail(
+            f"{item.nodeid} is a unit test but uses cluster fixtures {sorted(used)}; "
+            "move it to tests/integration",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[str]:
+    """Path of the kubeconfig of the cluster the session tests against."""
+    external = os.environ.get("KUBECONFIG")
+    if external:
+        yield external
+        return
+    cluster = LocalCluster()
+    result, token = cluster.acquire()
+    try:
+        yield str(result.kubeconfig)
+    finally:
+        cluster.release(token)
+
+
+@pytest.fixture(scope="session")
+def k8s(kubeconfig: str) -> Iterator[client.ApiClient]:
+    """A synchronous Kubernetes API client for the session's cluster."""
+    api = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, k8s: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace for one test, deleted (in the background) afterwards.
+
+    Waits for the namespace's ``default`` service account, which the controller manager
+    creates asynchronously: until it exists the API server rejects every pod.
+    """
+    core = client.CoreV1Api(k8s)
+    name = namespace_name(request.node.name)
+    labels = {"app.kubernetes.io/created-by": "pytest"}
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    wait_for(
+        lambda: (
+            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        ),
+        30.0,
+        f"service account default in namespace {name}",
+    )
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@pytest.fixture(scope="session")
+def crds(k8s: client.ApiClient) -> list[str]:
+    """Apply the repository's CRDs (server-side, manager mlops-tests) and await them."""
+    return kube.apply_crds(k8s, CRD_DIR)
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[prom.PrometheusServer]:
+    """A running Prometheus that scrapes whatever tests add with ``add_target``.
+
+    Locally it is the local cluster's own (started with it, stopped by its ``down``);
+    against an external cluster ($KUBECONFIG) a loopback one is started for the session.
+    """
+    if not os.environ.get("KUBECONFIG"):
+        request.getfixturevalue("kubeconfig")
+        yield LocalCluster().ensure_prometheus()
+        return
+    directory: Path = tmp_path_factory.mktemp("prometheus")
+    table = ProcessTable(directory)
+    (port,) = free_ports(1)
+    try:
+        yield prom.start(directory, table, port)
+    finally:
+        stop(table.records())
+
+
+@pytest.fixture(scope="session")
+def gpu_nodes(k8s: client.ApiClient) -> list[str]:
+    """Names of the nodes with allocatable nvidia.com/gpu; skips if there are none."""
+    names = nodes.gpu_node_names(k8s)
+    if not names:
+        pytest.skip(
+            "the cluster has no node with allocatable nvidia.com/gpu (e.g. kind); "
+            "run against the local cluster (unset KUBECONFIG) or a GPU cluster"
+        )
+    return names
