@@ -80,7 +80,7 @@ run: venv
 	KUBECONFIG=$${KUBECONFIG:-$(LOCAL_KUBECONFIG)} $(VENV)/bin/mlops-operator run
 
 demo: deps
-	$(PY) -m localcluster.demo
+	$(PY) hack/demo.py
 
 bench: deps
 	$(PY) -m bench
