@@ -98,7 +98,10 @@ def kubeconfig() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def k8s(kubeconfig: str) -> Iterator[client.ApiClient]:
     """A synchronous Kubernetes API client for the session's cluster."""
-    api = config.new_client_from_config(config_file=kubeconfig)
+    # A KUBECONFIG listing several files ("a:b") is merged by the client itself when
+    # given no file, as kubectl does.
+    config_file = None if os.pathsep in kubeconfig else kubeconfig
+    api = config.new_client_from_config(config_file=config_file)
     try:
         yield api
     finally:
