@@ -165,6 +165,9 @@ INVALID: list[Bad] = [
     Bad("tj-bad-queue-name", TJ, {"spec.queueName": "no spaces"}, "spec.queueName"),
     Bad("tj-resources-string", TJ, {"spec.resources": "4 cpus"}, "spec.resources", "object"),
     Bad("tj-pod-spec-string", TJ, {"spec.podTemplate.spec": "x"}, "spec.podTemplate.spec"),
+    Bad("tj-name-too-long", TJ, {"metadata.name": "r" * 49}, "metadata.name", "DNS-1035"),
+    Bad("tj-name-starts-with-digit", TJ, {"metadata.name": "7b-run"}, "metadata.name", "letter"),
+    Bad("tj-backoff-too-large", TJ, {"spec.backoffLimit": 100}, "spec.backoffLimit"),
     Bad("tj-unknown-field", TJ, {"spec.gpuPerNode": 1}, "spec.gpuPerNode", "unknown field", True),
     # --- ModelDeployment
     Bad("md-no-server", MD, {"spec.server": DELETE}, "spec.server", "Required value"),

@@ -239,3 +239,17 @@ def test_changed_immutable_fields() -> None:
     )
     assert changed_immutable_fields(old, new) == ["image", "procsPerNode"]
     assert changed_immutable_fields(old, old.model_copy(deep=True)) == []
+
+
+@pytest.mark.parametrize("name", ["r" * 49, "7b-run", "Run", "run-"])
+def test_a_name_that_cannot_name_the_children_is_invalid(name: str) -> None:
+    with pytest.raises(InvalidSpec, match="metadata.name .* DNS-1035 label of at most 48"):
+        parse_trainingjob({"metadata": {"name": name}, "spec": {"image": "x"}})
+
+
+def test_the_longest_name_still_fits_pod_hostnames() -> None:
+    tj = parse_trainingjob(
+        {"metadata": {"name": "r" * 48}, "spec": {"image": "x", "backoffLimit": 99, "nodes": 9999}}
+    )
+    hostname = f"{tj.metadata.name}-a{tj.spec.backoff_limit + 1}-{tj.spec.nodes - 1}"
+    assert len(hostname) <= 63

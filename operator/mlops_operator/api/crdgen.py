@@ -164,7 +164,7 @@ def openapi_schema(kind: type[CustomResource]) -> dict[str, Any]:
     model_schema = kind.model_json_schema(by_alias=True, mode="validation")
     defs = model_schema.get("$defs", {})
     props = model_schema["properties"]
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "description": describe(kind.__doc__ or kind.crd.kind),
         "required": ["spec"],
@@ -176,6 +176,9 @@ def openapi_schema(kind: type[CustomResource]) -> dict[str, Any]:
             "status": structural(props["status"], defs),
         },
     }
+    if kind.crd.root_rules:
+        schema["x-kubernetes-validations"] = list(kind.crd.root_rules)
+    return schema
 
 
 def crd(kind: type[CustomResource]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ there is to say about a kind; :mod:`mlops_operator.api.crdgen` only assembles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -38,6 +38,8 @@ class CrdNames:
     short_names: tuple[str, ...]
     printer_columns: tuple[PrinterColumn, ...] = field(default=())
     categories: tuple[str, ...] = ("mlops",)
+    root_rules: tuple[dict[str, Any], ...] = field(default=())
+    """CEL rules on the whole object: the only place ``metadata.name`` can be checked."""
 
 
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")

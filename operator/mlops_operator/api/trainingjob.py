@@ -9,11 +9,12 @@ governs the run's lifecycle stays mutable: ``suspend``, ``backoffLimit``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from mlops_operator.api.common import (
     MAX_LIST,
@@ -32,6 +33,12 @@ from mlops_operator.api.common import (
 )
 from mlops_operator.api.parse import parse
 from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
+
+#: A run's name becomes its Service's name (a DNS-1035 label) and the stem of
+#: ``<name>-a<attempt>-<index>`` pod hostnames, which must fit in 63 characters: 48 leaves
+#: room for 3-digit attempts (backoffLimit <= 99) and 4-digit node indexes.
+MAX_NAME_LENGTH = 48
+NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 __all__ = [
     "IMMUTABLE_FIELDS",
@@ -170,7 +177,7 @@ class TrainingJobSpec(ApiModel):
     """Extra environment variables (core/v1 EnvVar) of the main container."""
     framework: Framework = Framework.GENERIC
     """``pytorch`` injects what torchrun needs; ``generic`` injects NODE_RANK and NUM_NODES."""
-    nodes: Annotated[int, Field(ge=1)] = 1
+    nodes: Annotated[int, Field(ge=1, le=9999)] = 1
     """Number of pods; all run at once."""
     procs_per_node: Annotated[int, Field(ge=1)] | None = None
     """Processes per pod (torchrun's nproc-per-node); default ``gpusPerNode``, or 1."""
@@ -186,10 +193,11 @@ class TrainingJobSpec(ApiModel):
     """Where the run writes its model."""
     checkpoint: Checkpoint | None = None
     """Where attempts keep checkpoints, so a restarted attempt can resume."""
-    backoff_limit: Annotated[int, Field(ge=0)] = 0
+    backoff_limit: Annotated[int, Field(ge=0, le=99)] = 0
     """Whole-run restarts after a failed attempt."""
     active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
-    """The run fails once it has been active this long (suspended time does not count)."""
+    """Seconds the run may be active, from its first start across restarts; time spent
+    suspended does not count. Each attempt's Job gets the remaining time as its own deadline."""
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
     """Delete the TrainingJob this long after it succeeded or failed."""
     suspend: bool = False
@@ -256,6 +264,8 @@ class TrainingJobStatus(ApiModel):
     """When the run succeeded or failed."""
     attempts: Annotated[int, Field(ge=0)] | None = None
     """Attempts started so far (1 + restarts)."""
+    suspended_seconds: Annotated[int, Field(ge=0)] | None = None
+    """Time the run has spent suspended since it started; the deadline moves by as much."""
     nodes: NodeCounts | None = None
     """Pods of the current attempt by state."""
     model: ModelRef | None = None
@@ -280,6 +290,16 @@ class TrainingJob(CustomResource):
             PrinterColumn("Model", ".status.model.uri"),
             AGE,
         ),
+        root_rules=(
+            cel(
+                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}"
+                f" && self.metadata.name.matches('{NAME_PATTERN}')",
+                f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
+                "characters (lower case letters, digits and '-', starting with a letter): "
+                "it names the run's Service, and its Jobs and pods add a suffix",
+                reason="FieldValueInvalid",
+            ),
+        ),
     )
 
     kind: Literal["TrainingJob"] = "TrainingJob"
@@ -293,6 +313,19 @@ class TrainingJob(CustomResource):
     ]
     """What to run; the fields that shape the pods are immutable."""
     status: TrainingJobStatus = Field(default_factory=TrainingJobStatus)
+
+    @model_validator(mode="after")
+    def _name_fits_children(self) -> TrainingJob:
+        """The admission rule's twin, for objects created before the rule existed."""
+        name = self.metadata.name
+        if name is not None and not (
+            len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name)
+        ):
+            raise ValueError(
+                f"metadata.name {name!r} must be a DNS-1035 label of at most "
+                f"{MAX_NAME_LENGTH} characters"
+            )
+        return self
 
 
 def changed_immutable_fields(old: TrainingJobSpec, new: TrainingJobSpec) -> list[str]:

@@ -762,12 +762,6 @@ def test_building_does_not_modify_the_training_job() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: builders copy RESTRICTED_*_SECURITY and the user's podTemplate only shallowly, "
-    "so a manifest shares mutable dicts/lists with module constants and with tj.spec; any "
-    "caller that edits a built manifest corrupts every later Job (and the cached spec)",
-)
 def test_manifests_share_no_mutable_state_with_constants_or_the_spec() -> None:
     tj = TrainingJob.model_validate(PYTORCH_2X4)
     job = builders.job(tj, 1, D, suspend=False, active_deadline_seconds=None)

@@ -453,12 +453,6 @@ def test_unschedulable_pods_explain_why_the_run_waits() -> None:
     assert plan.creates == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Warning Unschedulable event is only emitted when the phase changes, but "
-    "a new run is already Pending and unschedulable pods keep it Pending, so the event "
-    "never fires in the common case (_show gates it on previous != outcome.phase)",
-)
 def test_unschedulable_pods_raise_a_warning_event() -> None:
     tj = make_tj(status=created_status())
     observed = seen(job(1, active=2), pods=(unschedulable_pod(1, 0), unschedulable_pod(1, 1)))
@@ -479,12 +473,6 @@ def test_unschedulable_after_admission_from_the_queue_raises_a_warning_event() -
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _progress counts only ready pods, so when one node has already finished "
-    "successfully (e.g. rank 0 still saving the model) the run falls back from Running to "
-    "Pending with '1/2 nodes ready'",
-)
 def test_a_running_attempt_with_a_finished_node_stays_running() -> None:
     tj = make_tj(status=running_status())
     observed = seen(job(1, active=1, ready=1, succeeded=1))
@@ -552,12 +540,6 @@ def test_success_of_a_restarted_attempt_clears_restarting() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the deadline check runs before the completion check, so a run whose Job "
-    "completed before activeDeadlineSeconds but that the operator sees only after it (restart, "
-    "backlog) is marked Failed/DeadlineExceeded instead of Succeeded",
-)
 def test_run_that_completed_before_its_deadline_succeeds_even_if_seen_late() -> None:
     tj = make_tj(status=running_status())
     done = START + timedelta(seconds=DEADLINE - 200)
@@ -729,11 +711,6 @@ def test_passing_the_deadline_fails_the_run_and_stops_its_job() -> None:
     assert plan.creates == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the deadline branch calls _stop(current) and then _finished(), which stops "
-    "the same unfinished Job again: the Plan deletes the running Job twice",
-)
 def test_passing_the_deadline_deletes_the_running_job_once() -> None:
     tj = make_tj(status=running_status())
     plan = reconcile(tj, seen(running()), START + timedelta(seconds=DEADLINE + 1), D)
@@ -780,12 +757,6 @@ def test_start_time_is_taken_from_the_first_job_that_started() -> None:
     assert plan.requeue_after == pytest.approx(DEADLINE - 1200)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: spec.activeDeadlineSeconds is documented as 'suspended time does not count', "
-    "but the operator counts from status.startTime through suspensions and fails a run that "
-    "has been suspended longer than its remaining deadline",
-)
 def test_suspended_time_does_not_count_toward_the_deadline() -> None:
     status = running_status()
     status["phase"] = "Suspended"
@@ -855,9 +826,14 @@ def test_resuming_patches_the_job_and_says_resumed() -> None:
     tj = make_tj(status=status, suspend=False)
     now = START + timedelta(hours=1)
     plan = reconcile(tj, seen(suspended(1)), now, D)
-    assert plan.patches == [Patch("Job", "llm-a1", {"spec": {"suspend": False}})]
+    # The Job's own deadline restarts on resume, so it gets what the run has left:
+    # 2 h budget + 30 min suspended - 1 h since the start.
+    assert plan.patches == [
+        Patch("Job", "llm-a1", {"spec": {"suspend": False, "activeDeadlineSeconds": 5400}})
+    ]
     assert plan.status is not None
     assert plan.status["phase"] == "Pending"
+    assert plan.status["suspendedSeconds"] == 1800
     assert condition(plan, "Suspended") == cond("Suspended", "False", "Resumed", "resumed", now)
     assert condition(plan, "Running") == cond(
         "Running", "False", "Resuming", "resuming", suspended_at

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -143,7 +144,7 @@ def pod_template(
         "name": TRAINER,
         "image": spec.image,
         "env": run_env(tj, attempt, defaults),
-        "securityContext": dict(RESTRICTED_CONTAINER_SECURITY),
+        "securityContext": copy.deepcopy(RESTRICTED_CONTAINER_SECURITY),
     }
     if spec.command:
         container["command"] = list(spec.command)
@@ -158,7 +159,7 @@ def pod_template(
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "subdomain": service_name(name),
-        "securityContext": dict(RESTRICTED_POD_SECURITY),
+        "securityContext": copy.deepcopy(RESTRICTED_POD_SECURITY),
         "containers": [container],
     }
     if spec.gpus_per_node:
@@ -179,7 +180,8 @@ def pod_template(
     if user_meta and user_meta.annotations:
         metadata["annotations"] = dict(user_meta.annotations)
     if template and template.spec:
-        pod = merge_pod_spec(pod, template.spec)
+        # A copy: the manifest must never share mutable state with the cached spec.
+        pod = merge_pod_spec(pod, copy.deepcopy(template.spec))
     return {"metadata": metadata, "spec": pod}
 
 
@@ -209,8 +211,11 @@ def run_env(tj: TrainingJob, attempt: int, defaults: TrainingDefaults) -> list[d
     if spec.hyperparameters:
         params = dict(sorted(spec.hyperparameters.items()))
         ours.append({"name": "HYPERPARAMETERS", "value": json.dumps(params)})
-        ours.extend({"name": hp_env_name(k), "value": v} for k, v in params.items())
-    user = list(spec.env or [])
+        named: dict[str, str] = {}
+        for key, value in params.items():  # learning-rate and learning_rate: the first wins
+            named.setdefault(hp_env_name(key), value)
+        ours.extend({"name": name, "value": value} for name, value in named.items())
+    user = copy.deepcopy(list(spec.env or []))
     taken = {e["name"] for e in user}
     return [e for e in ours if e["name"] not in taken] + user
 
@@ -221,7 +226,7 @@ def hp_env_name(key: str) -> str:
 
 
 def _resources(user: dict[str, Any] | None, gpus: int, gpu_resource: str) -> dict[str, Any]:
-    resources = {k: dict(v) for k, v in (user or {}).items() if isinstance(v, dict)}
+    resources = {k: copy.deepcopy(v) for k, v in (user or {}).items() if isinstance(v, dict)}
     if gpus:
         resources.setdefault("limits", {})[gpu_resource] = gpus
     return resources

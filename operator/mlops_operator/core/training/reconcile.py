@@ -67,6 +67,16 @@ def reconcile(
         plan.creates.append(Create(builders.service(tj, defaults)))
 
     status.start_time = status.start_time or _first_start(observed)
+    if current is not None and current.complete:
+        # Before the deadline check: a run that completed in time succeeded, however late
+        # the operator sees it (a restart, a backlog).
+        status.attempts = attempt
+        status.nodes = _counts(current)
+        _succeed(status, plan, now, tj, current)
+        _finished(tj, status, current, now, plan)
+        return _with_status(plan, tj, status)
+
+    _account_suspension(tj, status, now)
     deadline = _deadline(tj, status)
     if (deadline is not None and now >= deadline) or (
         current is not None and current.failed_reason == DEADLINE_EXCEEDED
@@ -80,8 +90,7 @@ def reconcile(
             DEADLINE_EXCEEDED,
             f"the run exceeded activeDeadlineSeconds ({seconds}s)",
         )
-        _stop(current, plan)
-        _finished(tj, status, current, now, plan)
+        _finished(tj, status, current, now, plan)  # stops the running attempt
         return _with_status(plan, tj, status)
 
     if current is None or current.failed_reason is not None:
@@ -131,18 +140,9 @@ def reconcile(
         status.nodes = NodeCounts()
     else:
         status.attempts = attempt
-        _suspension(tj, current, plan)
+        _suspension(tj, current, plan, _remaining(deadline, now))
         outcome = _progress(tj, current, observed, attempt)
-        status.nodes = NodeCounts(
-            active=current.active,
-            ready=current.ready,
-            succeeded=current.succeeded,
-            failed=current.failed,
-        )
-        if current.complete:
-            _succeed(status, plan, now, tj, current)
-            _finished(tj, status, current, now, plan)
-            return _with_status(plan, tj, status)
+        status.nodes = _counts(current)
 
     _show(status, plan, tj, outcome, now)
     if deadline is not None:
@@ -187,8 +187,12 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
                 f"waiting for Kueue to admit it from queue {spec.queue_name}",
             )
         return _Outcome(P.PENDING, "Resuming", "resuming")
-    if job.ready >= spec.nodes:
-        return _Outcome(P.RUNNING, "AllNodesReady", f"{job.ready}/{spec.nodes} nodes ready")
+    if job.ready + job.succeeded >= spec.nodes:
+        # A node that finished early (rank 0 still saving the model, say) is not a regression.
+        message = f"{job.ready}/{spec.nodes} nodes ready"
+        if job.succeeded:
+            message += f", {job.succeeded} finished"
+        return _Outcome(P.RUNNING, "AllNodesReady", message)
     waiting = [p for p in observed.pods_of(attempt) if p.unschedulable]
     phase = P.RESTARTING if attempt > 1 else P.PENDING
     if waiting:
@@ -206,6 +210,9 @@ def _show(
     """Put a live outcome into phase and conditions, with Events for what users act on."""
     previous = status.phase
     gen = _gen(tj)
+    was = find_condition(status.conditions, C.RUNNING)
+    if outcome.reason == "Unschedulable" and (was is None or was.reason != "Unschedulable"):
+        plan.events.append(Event("Warning", "Unschedulable", outcome.message))
     status.phase = outcome.phase
     running = outcome.phase is P.RUNNING
     set_condition(
@@ -255,18 +262,39 @@ def _show(
             plan.events.append(Event("Normal", "Suspended", "suspended: pods stopped"))
         elif previous is P.SUSPENDED:
             plan.events.append(Event("Normal", "Resumed", "resumed"))
-        elif outcome.reason == "Unschedulable":
-            plan.events.append(Event("Warning", "Unschedulable", outcome.message))
 
 
-def _suspension(tj: TrainingJob, job: JobState, plan: Plan) -> None:
-    """Suspend or resume the attempt's Job; with Kueue, only Kueue resumes it."""
+def _suspension(tj: TrainingJob, job: JobState, plan: Plan, remaining: int | None) -> None:
+    """Suspend or resume the attempt's Job; with Kueue, only Kueue resumes it.
+
+    On resume the Job controller restarts the Job's own deadline timer, so the Job gets
+    the run's remaining time again.
+    """
     if job.finished:
         return
     if tj.spec.suspend and not job.suspended:
         plan.patches.append(Patch("Job", job.name, {"spec": {"suspend": True}}))
     elif not tj.spec.suspend and job.suspended and not tj.spec.queue_name:
-        plan.patches.append(Patch("Job", job.name, {"spec": {"suspend": False}}))
+        resume: dict[str, Any] = {"suspend": False}
+        if remaining is not None:
+            resume["activeDeadlineSeconds"] = remaining
+        plan.patches.append(Patch("Job", job.name, {"spec": resume}))
+
+
+def _account_suspension(tj: TrainingJob, status: TrainingJobStatus, now: datetime) -> None:
+    """On resume, add the time just spent suspended to ``suspendedSeconds``.
+
+    The suspension began when the Suspended condition turned True (its transition time);
+    time before the run first started is not counted, as the deadline clock had not begun.
+    """
+    suspended = find_condition(status.conditions, C.SUSPENDED)
+    if tj.spec.suspend or suspended is None or suspended.status != "True":
+        return
+    if status.start_time is None:
+        return
+    since = max(suspended.last_transition_time, status.start_time)
+    elapsed = max(0, int((now - since).total_seconds()))
+    status.suspended_seconds = (status.suspended_seconds or 0) + elapsed
 
 
 def _succeed(
@@ -351,20 +379,40 @@ def _job(
     return builders.job(tj, attempt, defaults, suspend=suspend, active_deadline_seconds=remaining)
 
 
+#: Exit codes of workers stopped by a signal (SIGKILL, SIGTERM): the teardown of a failed
+#: attempt, rarely its cause.
+_SIGNALLED = frozenset({137, 143})
+
+
 def _failure(job: JobState, observed: Observed) -> str:
-    """Why an attempt failed, in words: the first worker that exited non-zero, if any."""
-    for pod in observed.pods_of(job.attempt):
-        if pod.exit_code:
-            why = f"node {pod.index} (pod {pod.name}) exited with code {pod.exit_code}"
-            return why + (f" ({pod.terminated_reason})" if pod.terminated_reason else "")
+    """Why an attempt failed, in words: the worker that exited non-zero on its own, if any."""
+    failed = [p for p in observed.pods_of(job.attempt) if p.exit_code]
+    failed.sort(key=lambda p: (p.exit_code in _SIGNALLED, p.index))
+    if failed:
+        pod = failed[0]
+        why = f"node {pod.index} (pod {pod.name}) exited with code {pod.exit_code}"
+        return why + (f" ({pod.terminated_reason})" if pod.terminated_reason else "")
     return f"{job.failed_reason}: {job.failed_message}".rstrip(": ")
 
 
 def _deadline(tj: TrainingJob, status: TrainingJobStatus) -> datetime | None:
+    """When the run's active time runs out; None while the clock is stopped (suspended)."""
     seconds = tj.spec.active_deadline_seconds
-    if seconds is None or status.start_time is None:
+    if seconds is None or status.start_time is None or tj.spec.suspend:
         return None
-    return status.start_time + timedelta(seconds=seconds)
+    return status.start_time + timedelta(seconds=seconds + (status.suspended_seconds or 0))
+
+
+def _remaining(deadline: datetime | None, now: datetime) -> int | None:
+    if deadline is None:
+        return None
+    return max(1, math.ceil((deadline - now).total_seconds()))
+
+
+def _counts(job: JobState) -> NodeCounts:
+    return NodeCounts(
+        active=job.active, ready=job.ready, succeeded=job.succeeded, failed=job.failed
+    )
 
 
 def _first_start(observed: Observed) -> datetime | None:
