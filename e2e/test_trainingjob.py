@@ -120,6 +120,46 @@ def test_a_failed_worker_restarts_the_whole_run_then_it_fails_when_attempts_run_
     assert all(env_of(p)["CHECKPOINT_URI"] == "s3://ckpt/flaky" for p in attempt2)
 
 
+def test_a_worker_lost_mid_run_restarts_the_whole_run_which_then_succeeds(
+    tjs: TrainingJobs, gpu_nodes: list[str]
+) -> None:
+    tjs.create(
+        manifest(
+            "resilient",
+            nodes=2,
+            gpusPerNode=1,
+            backoffLimit=2,
+            output={"modelUri": "s3://models/resilient"},
+            annotations={COMPLETE_DELAY: "6s"},
+        )
+    )
+    tjs.wait_phase("resilient", "Running")
+    # A worker dies as when its node is lost: KWOK terminates the pod (exit 143), the
+    # real Job controller fails the attempt, and the operator starts the next one.
+    worker = next(
+        p
+        for p in tjs.pods("resilient")
+        if p.metadata.annotations["batch.kubernetes.io/job-completion-index"] == "1"
+    )
+    tjs.core.delete_namespaced_pod(worker.metadata.name, tjs.namespace)
+
+    done = tjs.wait_phase("resilient", "Succeeded", timeout=60)
+    assert done["attempts"] == 2
+    assert done["model"] == {"uri": "s3://models/resilient"}
+    jobs = tjs.jobs("resilient")
+    assert [j.metadata.name for j in jobs] == ["resilient-a1", "resilient-a2"]
+    assert any(c.type == "Failed" and c.status == "True" for c in jobs[0].status.conditions)
+    restart = wait_for(
+        lambda: next((e for e in tjs.events("resilient") if e.reason == "Restarting"), None),
+        10,
+        "a Restarting event",
+    )
+    assert "attempt 1 failed" in restart.message
+    assert f"{worker.metadata.name} failed with exit code 143" in restart.message
+    assert "starting attempt 2 of 3" in restart.message
+    assert tjs.condition("resilient", "Restarting")["status"] == "False"
+
+
 def test_with_backoff_limit_zero_one_failure_fails_the_run(
     tjs: TrainingJobs, gpu_nodes: list[str]
 ) -> None:

@@ -225,6 +225,11 @@ def test_job_of_a_single_gpu_generic_run() -> None:
             "completions": 1,
             "parallelism": 1,
             "backoffLimit": 0,
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [0]}}
+                ]
+            },
             "suspend": False,
             "activeDeadlineSeconds": 14400,
             "template": {
@@ -338,6 +343,11 @@ def test_job_of_a_two_node_four_gpu_pytorch_run() -> None:
             "completions": 2,
             "parallelism": 2,
             "backoffLimit": 0,
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [0]}}
+                ]
+            },
             "suspend": False,
             "activeDeadlineSeconds": 172800,
             "template": {

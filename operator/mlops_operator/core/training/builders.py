@@ -116,6 +116,11 @@ def job(
         "completions": spec.nodes,
         "parallelism": spec.nodes,
         "backoffLimit": 0,
+        # Same outcome as backoffLimit 0, but the Job controller then names the pod and
+        # exit code in the Job's Failed condition, which outlives the pod.
+        "podFailurePolicy": {
+            "rules": [{"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [0]}}]
+        },
         "suspend": suspend,
         "template": pod_template(tj, attempt, defaults, labels),
     }
