@@ -243,7 +243,7 @@ def test_changed_immutable_fields() -> None:
 
 @pytest.mark.parametrize("name", ["r" * 49, "7b-run", "Run", "run-"])
 def test_a_name_that_cannot_name_the_children_is_invalid(name: str) -> None:
-    with pytest.raises(InvalidSpec, match="metadata.name .* DNS-1035 label of at most 48"):
+    with pytest.raises(InvalidSpec, match=r"metadata\.name .* DNS-1035 label of at most 48"):
         parse_trainingjob({"metadata": {"name": name}, "spec": {"image": "x"}})
 
 

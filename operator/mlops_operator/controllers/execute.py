@@ -7,11 +7,12 @@ counts as done: names are deterministic and deletes carry the uid they meant.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_operator.controllers.runtime import Key, Runtime
-from mlops_operator.core.plan import Plan
+from mlops_operator.core.plan import Create, Plan
 from mlops_operator.kube import events
 from mlops_operator.kube.client import ApiError
 from mlops_operator.kube.resources import BY_KIND, Resource
@@ -30,18 +31,16 @@ class Refused:
 
 
 async def children(rt: Runtime, key: Key, plan: Plan) -> Refused | None:
-    """Creates, patches and deletes of the plan; the first invalid child stops it."""
+    """Creates, patches and deletes of the plan; an invalid child stops it.
+
+    Creates go out concurrently: they are independent (a Job's pods do not need their
+    Service to exist first), and a run's start waits on the slowest, not on the sum.
+    """
     namespace = key[0]
-    for create in plan.creates:
-        try:
-            await rt.kube.create(BY_KIND[create.kind], namespace, create.manifest)
-        except ApiError as exc:
-            if exc.conflict:
-                continue
-            if exc.status in (400, 422):
-                return Refused(create.kind, create.name, exc.message)
-            raise
-        rt.overlay.created(key, create.name)
+    refusals = await asyncio.gather(*(_create(rt, key, namespace, c) for c in plan.creates))
+    refused = next((r for r in refusals if r is not None), None)
+    if refused is not None:
+        return refused
     for patch in plan.patches:
         try:
             await rt.kube.patch(BY_KIND[patch.kind], namespace, patch.name, patch.patch)
@@ -54,6 +53,19 @@ async def children(rt: Runtime, key: Key, plan: Plan) -> Refused | None:
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):  # gone, or a newer incarnation
                 raise
+    return None
+
+
+async def _create(rt: Runtime, key: Key, namespace: str, create: Create) -> Refused | None:
+    try:
+        await rt.kube.create(BY_KIND[create.kind], namespace, create.manifest)
+    except ApiError as exc:
+        if exc.conflict:
+            return None
+        if exc.status in (400, 422):
+            return Refused(create.kind, create.name, exc.message)
+        raise
+    rt.overlay.created(key, create.name)
     return None
 
 

@@ -37,7 +37,7 @@ NAME = "trainingjob"
 OWNER = owner_label("TrainingJob")
 OWNED: dict[str, Any] = {MANAGED_BY: OPERATOR, OWNER: kopf.PRESENT}
 #: Children change in bursts (pod created, scheduled, running): look once they settle.
-SETTLE = 0.5
+SETTLE = 0.2
 #: A status change that only moves ``status.nodes`` counters waits this long after the
 #: previous status write; phase and condition changes are written at once.
 COUNTS_INTERVAL = 3.0

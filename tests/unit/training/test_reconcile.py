@@ -293,7 +293,7 @@ def created_status(attempt: int = 1) -> dict[str, Any]:
         "phase": "Pending",
         "conditions": [
             cond("Created", "True", "JobCreated", f"attempt {attempt}: Job llm-a{attempt}", T0),
-            cond("Running", "False", "JobCreated", f"attempt {attempt} is starting", T0),
+            cond("Running", "False", "NodesStarting", "0/2 nodes ready", T0),
         ],
         "observedGeneration": 1,
         "attempts": attempt,
@@ -354,6 +354,15 @@ def test_new_single_node_cpu_run_says_so_in_the_created_event() -> None:
     assert plan.events == [
         Event("Normal", "Created", "started attempt 1 (1 node, framework generic)")
     ]
+
+
+def test_the_reconcile_after_creation_writes_no_new_status() -> None:
+    # The Job now in the cache, its pods not yet started: nothing a user sees has moved,
+    # so the status stays as written (one status write saved per run).
+    tj = make_tj(status=created_status())
+    plan = reconcile(tj, seen(JobState("llm-a1", "u1", 1, suspended=False)), T0, D)
+    assert plan.creates == []
+    assert plan.status == created_status()
 
 
 def test_existing_service_is_not_recreated() -> None:
@@ -579,7 +588,7 @@ def test_failed_attempt_restarts_the_whole_run_from_the_checkpoint() -> None:
         "conditions": [
             # Still True: its lastTransitionTime stays at the first creation.
             cond("Created", "True", "JobCreated", "attempt 2: Job llm-a2", T0),
-            cond("Running", "False", "JobCreated", "attempt 2 is starting", now),
+            cond("Running", "False", "NodesStarting", "0/2 nodes ready", now),
             cond("Restarting", "True", "Restarting", "attempt 2 is starting", now),
         ],
         "observedGeneration": 1,

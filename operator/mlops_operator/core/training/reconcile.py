@@ -132,11 +132,15 @@ def reconcile(
         )
         if attempt == 1:
             plan.events.append(Event("Normal", "Created", _created_message(tj)))
-        outcome = _Outcome(
-            P.RESTARTING if attempt > 1 else P.PENDING,
-            "JobCreated",
-            f"attempt {attempt} is starting",
+        # Judge the new Job as the next reconcile will see it (no pods yet), so that
+        # reconcile writes no status unless something really moved.
+        created = JobState(
+            name=builders.job_name(_name(tj), attempt),
+            uid="",
+            attempt=attempt,
+            suspended=tj.spec.suspend or bool(tj.spec.queue_name),
         )
+        outcome = _progress(tj, created, observed, attempt)
         status.nodes = NodeCounts()
     else:
         status.attempts = attempt
