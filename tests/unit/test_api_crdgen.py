@@ -166,7 +166,7 @@ def test_write_makes_the_files_and_the_chart_copy(tmp_path: Path) -> None:
     crdgen.main([str(tmp_path / "crds"), "--chart-dir", str(chart)])
     for name, text in crdgen.render_all().items():
         assert (tmp_path / "crds" / name).read_text() == text
-        assert (chart / "crds" / name).read_text() == text
+        assert (chart / "files" / "crds" / name).read_text() == text
 
 
 def test_no_chart_no_copy(tmp_path: Path) -> None:

@@ -31,3 +31,5 @@ def test_chart_copy_matches_when_chart_exists() -> None:
         pytest.skip("no Helm chart yet")
     for name, text in crdgen.render_all().items():
         assert (chart / name).read_text() == text, f"{chart / name} is stale: run `make crds`"
+    committed = {p.name for p in chart.glob("*.yaml")}
+    assert committed == set(crdgen.render_all()), f"stale files in {chart}: run `make crds`"

@@ -28,6 +28,7 @@ from mlops_operator.api.trainingjob import TrainingJob
 
 __all__ = [
     "CHART_CRD_DIR",
+    "CHART_CRD_SUBDIR",
     "CHART_DIR",
     "KINDS",
     "SchemaError",
@@ -47,7 +48,10 @@ KINDS: tuple[type[CustomResource], ...] = (TrainingJob, ModelDeployment, Retrain
 
 CHART_DIR = Path("charts/mlops-operator")
 """The Helm chart; when it exists its copy of the CRDs is written too."""
-CHART_CRD_DIR = CHART_DIR / "crds"
+CHART_CRD_SUBDIR = Path("files/crds")
+"""Where inside a chart its copy of the CRDs lives: plain files the chart's templates read
+(``templates/crds.yaml``), not ``crds/``, which Helm installs once and never upgrades."""
+CHART_CRD_DIR = CHART_DIR / CHART_CRD_SUBDIR
 """Where the chart keeps its copy of the CRDs."""
 
 HEADER = (
@@ -246,7 +250,7 @@ def write(out_dir: Path, chart_dir: Path | None = CHART_DIR) -> list[Path]:
     """Write every CRD to ``out_dir`` (and the chart's copy if the chart exists)."""
     targets = [out_dir]
     if chart_dir is not None and chart_dir.is_dir():
-        targets.append(chart_dir / "crds")
+        targets.append(chart_dir / CHART_CRD_SUBDIR)
     written: list[Path] = []
     for target in targets:
         target.mkdir(parents=True, exist_ok=True)
@@ -263,7 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out_dir", type=Path, help="directory for <plural>.mlops.dev.yaml")
     parser.add_argument(
-        "--chart-dir", type=Path, default=CHART_DIR, help="Helm chart (copy goes to its crds/)"
+        "--chart-dir",
+        type=Path,
+        default=CHART_DIR,
+        help="Helm chart (copy goes to its files/crds/)",
     )
     args = parser.parse_args(argv)
     for path in write(args.out_dir, args.chart_dir):
