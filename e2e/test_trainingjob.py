@@ -104,7 +104,7 @@ def test_a_failed_worker_restarts_the_whole_run_then_it_fails_when_attempts_run_
     assert [j.metadata.name for j in tjs.jobs("flaky")] == ["flaky-a1", "flaky-a2"]
     condition = tjs.condition("flaky", "Failed")
     assert condition["reason"] == "BackoffLimitExceeded"
-    assert "exited with code 3" in condition["message"]
+    assert "failed with exit code 3" in condition["message"]  # the Job controller's words
     reasons = wait_for(
         lambda: (r := tjs.reasons("flaky")).count("BackoffLimitExceeded") and r,
         10,

@@ -61,7 +61,7 @@ NAMESPACED_RULES = (
     | _rules(["mlops.dev"], [f"{plural}/status" for plural in OURS], ["patch"])
     | _rules(["mlops.dev"], ["trainingjobs"], ["delete"])  # ttlSecondsAfterFinished
     | _rules(["batch"], ["jobs"], CRUD)
-    | _rules([""], ["pods"], READ)
+    | _rules([""], ["pods"], ["get", "list"])  # listed for a slow start, never watched
     | _rules([""], ["services"], CRUD)
     | _rules([""], ["events"], ["create"])
     # The ModelDeployment controller to come.

@@ -90,13 +90,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [trainingjobs]
   verbs: [delete]
 # TrainingJob children: an Indexed Job per attempt (suspend/resume patches, deletes),
-# a headless Service per run; pods are only read (their status becomes ours).
+# a headless Service per run. Pods are not watched: an attempt slow to start has its
+# pods listed once in a while, to say why (e.g. Unschedulable).
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [get, list]
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]

@@ -13,7 +13,6 @@ from typing import Any
 
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core.plan import Create, Plan
-from mlops_operator.kube import events
 from mlops_operator.kube.client import ApiError
 from mlops_operator.kube.resources import BY_KIND, Resource
 
@@ -90,9 +89,10 @@ async def status(
     return True
 
 
-async def post_events(rt: Runtime, involved: dict[str, Any], plan: Plan) -> None:
+def post_events(rt: Runtime, involved: dict[str, Any], plan: Plan) -> None:
+    """Hand the plan's Events to the sender; they are posted in the background."""
     for event in plan.events:
-        await events.post(rt.kube, involved, event.type, event.reason, event.message)
+        rt.events.send(involved, event.type, event.reason, event.message)
 
 
 def involved_object(resource: Resource, meta: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
@@ -12,6 +13,7 @@ from mlops_operator import GROUP
 from mlops_operator.controllers import trainingjob
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.kube.client import Kube
+from mlops_operator.kube.events import EventSender
 from mlops_operator.kube.workqueue import WorkQueue
 from mlops_operator.settings import Settings
 
@@ -48,10 +50,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
         settings.peering.standalone = True
 
     indices = {
-        name: kwargs[name]
-        for name in ("trainingjobs", "trainingjob_jobs", "trainingjob_pods", "trainingjob_services")
+        name: kwargs[name] for name in ("trainingjobs", "trainingjob_jobs", "trainingjob_services")
     }
-    runtime = Runtime(kube=await Kube.connect(), settings=config, indices=indices)
+    kube = await Kube.connect()
+    runtime = Runtime(kube=kube, settings=config, indices=indices, events=EventSender(kube))
+    runtime.tasks.append(asyncio.create_task(runtime.events.run(), name="events"))
 
     async def reconcile_trainingjob(key: Key) -> float | None:
         return await trainingjob.reconcile(runtime, key)
@@ -70,6 +73,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is None:
         return
+    with contextlib.suppress(TimeoutError):  # what was decided is also told, briefly
+        async with asyncio.timeout(5.0):
+            await runtime.events.drain()
     for task in runtime.tasks:
         task.cancel()
     await asyncio.gather(*runtime.tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_operator.kube.client import Kube
+from mlops_operator.kube.events import EventSender
 from mlops_operator.kube.workqueue import WorkQueue
 from mlops_operator.settings import Settings
 
@@ -75,11 +76,12 @@ class Overlay:
 
 @dataclass
 class Runtime:
-    """The API client, the queues, the caches (kopf indexes) and the overlay."""
+    """The API client, the caches (kopf indexes), the queues, the Event sender, the overlay."""
 
     kube: Kube
     settings: Settings
     indices: Mapping[str, Any]  # kopf indexes by name, read-only views kept live by kopf
+    events: EventSender
     queues: dict[str, WorkQueue[Key]] = field(default_factory=dict)
     overlay: Overlay = field(default_factory=Overlay)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

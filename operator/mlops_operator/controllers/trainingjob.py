@@ -1,10 +1,12 @@
 """The TrainingJob controller: kopf indexes are the cache, a work queue drives reconciles.
 
-kopf feeds four indexes (TrainingJobs, and the Jobs, pods and Services they own) and holds
-every other handler until all four are fully listed, so a reconcile never mistakes a cache
+kopf feeds three indexes (TrainingJobs, and the Jobs and Services they own) and holds
+every other handler until all three are fully listed, so a reconcile never mistakes a cache
 that is still filling for a cluster without children. Watch events only enqueue the
 owning TrainingJob's key; :func:`reconcile` reads everything it needs from the indexes,
-asks the pure core what to do, and does it.
+asks the pure core what to do, and does it. Pods are not watched: at scale they are most
+of the watch traffic, and the Jobs' status counts them. The reconcile reads an attempt's
+pods only when it is slow to start, to say why (e.g. the scheduler's Unschedulable).
 
 The operator writes nothing on the TrainingJob besides ``status`` (no finalizers, no kopf
 annotations): children are cleaned up by owner references.
@@ -27,10 +29,10 @@ from mlops_operator.controllers import execute
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core.meta import MANAGED_BY, OPERATOR, owner_label
 from mlops_operator.core.training import observed as obs
-from mlops_operator.core.training.reconcile import invalid
+from mlops_operator.core.training.builders import ATTEMPT_LABEL
+from mlops_operator.core.training.reconcile import invalid, pods_wanted
 from mlops_operator.core.training.reconcile import reconcile as decide
-from mlops_operator.kube import events
-from mlops_operator.kube.resources import TRAININGJOBS
+from mlops_operator.kube.resources import PODS, TRAININGJOBS
 from mlops_operator.observability import logging
 
 NAME = "trainingjob"
@@ -38,9 +40,11 @@ OWNER = owner_label("TrainingJob")
 OWNED: dict[str, Any] = {MANAGED_BY: OPERATOR, OWNER: kopf.PRESENT}
 #: Children change in bursts (pod created, scheduled, running): look once they settle.
 SETTLE = 0.2
-#: A status change that only moves ``status.nodes`` counters waits this long after the
-#: previous status write; phase and condition changes are written at once.
+#: A status change that only moves these fields (node counters, and the start time that
+#: comes with the first of them) waits this long after the previous status write; phase
+#: and condition changes are written at once, and carry these fields along.
 COUNTS_INTERVAL = 3.0
+VOLATILE = frozenset({"nodes", "startTime"})
 
 log = logging.get(__name__)
 
@@ -79,14 +83,6 @@ def trainingjob_jobs(
     return {_key(namespace, labels[OWNER]): state} if state else None
 
 
-@kopf.index("", "v1", "pods", labels=OWNED)
-def trainingjob_pods(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[Key, obs.PodState] | None:
-    state = obs.pod_state(body)
-    return {_key(namespace, labels[OWNER]): state} if state else None
-
-
 @kopf.index("", "v1", "services", labels=OWNED)
 def trainingjob_services(
     namespace: str | None, labels: kopf.Labels, name: str, **_: Any
@@ -103,7 +99,6 @@ def trainingjob_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: 
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-@kopf.on.event("", "v1", "pods", labels=OWNED)
 @kopf.on.event("", "v1", "services", labels=OWNED)
 def child_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.queues[NAME].add(_key(namespace, labels[OWNER]), SETTLE)
@@ -131,11 +126,9 @@ async def reconcile(rt: Runtime, key: Key) -> float | None:
     services = set(rt.index("trainingjob_services").get(key, ()))
     if rt.overlay.awaiting(key, {j.name for j in jobs} | services):
         return 1.0  # a child we just created is not in the cache yet
-    seen = obs.Observed(
-        jobs=jobs,
-        pods=tuple(rt.index("trainingjob_pods").get(key, ())),
-        service=bool(services),
-    )
+    attempt = pods_wanted(tj, jobs, now)
+    pods = await _pods(rt, key, attempt) if attempt is not None else ()
+    seen = obs.Observed(jobs=jobs, pods=pods, service=bool(services))
     written = rt.overlay.status(key, tj.metadata.resource_version)
     if written is not None:
         tj = tj.model_copy(update={"status": TrainingJobStatus.model_validate(written)})
@@ -152,7 +145,7 @@ async def reconcile(rt: Runtime, key: Key) -> float | None:
     if await execute.status(
         rt, key, TRAININGJOBS, current, plan.status, tj.metadata.resource_version
     ):
-        await execute.post_events(rt, involved, plan)
+        execute.post_events(rt, involved, plan)
         if plan.status and plan.status.get("phase") != current.get("phase"):
             log.info(
                 "trainingjob phase",
@@ -177,7 +170,17 @@ async def _invalid(
     desired = invalid(status, meta.generation, message, datetime.now(UTC))
     dumped = desired.model_dump(by_alias=True, exclude_none=True, mode="json")
     if await execute.status(rt, key, TRAININGJOBS, current, dumped, meta.resource_version):
-        await events.post(rt.kube, involved, "Warning", "InvalidSpec", message)
+        rt.events.send(involved, "Warning", "InvalidSpec", message)
+
+
+async def _pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]:
+    """Read the pods of one attempt (only for an attempt slow to start: no pod watch)."""
+    selector = f"{OWNER}={key[1]},{ATTEMPT_LABEL}={attempt}"
+    listed = await rt.kube.request(
+        "list", PODS, PODS.path(key[0]), query=[("labelSelector", selector)]
+    )
+    states = (obs.pod_state(item) for item in listed.get("items", []))
+    return tuple(state for state in states if state is not None)
 
 
 def _counts_wait(
@@ -186,8 +189,8 @@ def _counts_wait(
     """Seconds to hold back a write that would only move node counters; 0 to write now."""
     if desired is None or desired == current:
         return 0.0
-    if {k: v for k, v in desired.items() if k != "nodes"} != {
-        k: v for k, v in current.items() if k != "nodes"
+    if {k: v for k, v in desired.items() if k not in VOLATILE} != {
+        k: v for k, v in current.items() if k not in VOLATILE
     }:
         return 0.0
     since = rt.overlay.since_status(key)

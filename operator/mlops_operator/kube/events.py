@@ -6,6 +6,7 @@ one must never fail or repeat a reconcile.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from datetime import UTC, datetime
@@ -56,3 +57,41 @@ async def post(kube: Kube, involved: dict[str, Any], type_: str, reason: str, me
         await kube.create(EVENTS, involved["namespace"], body)
     except ApiError as exc:
         log.warning("event not posted", reason=reason, error=str(exc))
+
+
+class EventSender:
+    """Posts Events from a bounded queue, off the reconcile's critical path.
+
+    A reconcile hands its Events over and moves on; a few sender tasks post them. When the
+    queue is full (the API server is far behind) an Event is dropped and logged rather than
+    slowing the reconciles down: Events are for humans, status is the record.
+    """
+
+    def __init__(self, kube: Kube, *, senders: int = 4, capacity: int = 10_000) -> None:
+        self._kube = kube
+        self._senders = senders
+        self._queue: asyncio.Queue[tuple[dict[str, Any], str, str, str]] = asyncio.Queue(capacity)
+
+    def send(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            self._queue.put_nowait((involved, type_, reason, message))
+        except asyncio.QueueFull:
+            log.warning("event dropped: queue full", reason=reason, name=involved.get("name"))
+
+    async def run(self) -> None:
+        """Post queued Events until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self._senders):
+                group.create_task(self._sender())
+
+    async def drain(self) -> None:
+        """Wait until every queued Event is posted."""
+        await self._queue.join()
+
+    async def _sender(self) -> None:
+        while True:
+            involved, type_, reason, message = await self._queue.get()
+            try:
+                await post(self._kube, involved, type_, reason, message)
+            finally:
+                self._queue.task_done()

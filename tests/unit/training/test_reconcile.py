@@ -23,7 +23,13 @@ from mlops_operator.core.training.observed import (
     job_state,
     pod_state,
 )
-from mlops_operator.core.training.reconcile import invalid, reconcile
+from mlops_operator.core.training.reconcile import (
+    PODS_GRACE,
+    PODS_RECHECK,
+    invalid,
+    pods_wanted,
+    reconcile,
+)
 from mlops_operator.settings import TrainingDefaults
 
 D = TrainingDefaults()
@@ -1130,3 +1136,29 @@ def test_invalid_spec_never_overrides_a_finished_run() -> None:
     assert dumped["phase"] == "Succeeded"
     assert dumped["observedGeneration"] == 2
     assert dumped["conditions"] == succeeded_status(done)["conditions"]
+
+
+# --- pods are read only for an attempt slow to start -----------------------------------
+
+
+def test_pods_are_not_wanted_while_an_attempt_starts_normally() -> None:
+    tj = make_tj(status=running_status())
+    assert pods_wanted(tj, (running(ready=0),), START + timedelta(seconds=2)) is None
+    assert pods_wanted(tj, (running(ready=2),), START + timedelta(minutes=5)) is None
+    assert pods_wanted(tj, (suspended(1, START),), START + timedelta(minutes=5)) is None
+    assert pods_wanted(tj, (), START + timedelta(minutes=5)) is None
+
+
+def test_pods_of_a_slow_attempt_are_wanted_after_the_grace() -> None:
+    tj = make_tj(status=running_status())
+    jobs = (failed(1, START), running(attempt=2, ready=1))
+    assert pods_wanted(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == 2
+
+
+def test_a_starting_attempt_is_looked_at_again_when_its_grace_ends() -> None:
+    tj = make_tj(status=running_status(), activeDeadlineSeconds=None)
+    plan = reconcile(tj, seen(running(ready=0)), START + timedelta(seconds=2), D)
+    assert plan.requeue_after == pytest.approx(PODS_GRACE - 2)
+    later = reconcile(tj, seen(running(ready=0)), START + timedelta(minutes=1), D)
+    assert later.requeue_after == PODS_RECHECK
+    assert reconcile(tj, seen(running()), START + timedelta(minutes=1), D).requeue_after is None

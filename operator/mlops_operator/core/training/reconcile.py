@@ -38,6 +38,12 @@ C = TrainingJobCondition
 P = TrainingJobPhase
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+#: How long an attempt's pods may take to start before the reconcile looks at them. The
+#: operator does not watch pods (at scale they are most of the watch traffic); it reads
+#: the pods of an attempt only when that attempt is slow to start, to say why.
+PODS_GRACE = 5.0
+#: While an attempt stays slow to start, how often to read its pods again.
+PODS_RECHECK = 30.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,34 @@ def reconcile(
     _show(status, plan, tj, outcome, now)
     if deadline is not None:
         plan.requeue((deadline - now).total_seconds())
+    if current is not None and _starting(tj, current):
+        waited = _waited(current, now)
+        plan.requeue(PODS_GRACE - waited if waited < PODS_GRACE else PODS_RECHECK)
     return _with_status(plan, tj, status)
+
+
+def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> int | None:
+    """The attempt whose pods this reconcile should read: one slow to start, else None."""
+    if not jobs:
+        return None
+    job = max(jobs, key=lambda j: j.attempt)
+    if not _starting(tj, job) or _waited(job, now) < PODS_GRACE:
+        return None
+    return job.attempt
+
+
+def _starting(tj: TrainingJob, job: JobState) -> bool:
+    """Whether the attempt runs but not all of its nodes are up yet."""
+    return (
+        not job.finished
+        and not job.suspended
+        and job.start_time is not None
+        and job.ready + job.succeeded < tj.spec.nodes
+    )
+
+
+def _waited(job: JobState, now: datetime) -> float:
+    return (now - job.start_time).total_seconds() if job.start_time else 0.0
 
 
 def invalid(
