@@ -262,43 +262,67 @@ def _show(
         now=now,
     )
     queued = outcome.phase is P.QUEUED
-    if queued or find_condition(status.conditions, C.QUEUED):
-        set_condition(
-            status.conditions,
-            C.QUEUED,
-            "True" if queued else "False",
-            outcome.reason if queued else "Admitted",
-            outcome.message if queued else "admitted",
-            generation=gen,
-            now=now,
-        )
+    _flag(
+        status,
+        C.QUEUED,
+        queued,
+        (outcome.reason, outcome.message),
+        ("Admitted", "admitted"),
+        gen,
+        now,
+    )
     suspended = outcome.phase is P.SUSPENDED
-    if suspended or find_condition(status.conditions, C.SUSPENDED):
-        set_condition(
-            status.conditions,
-            C.SUSPENDED,
-            "True" if suspended else "False",
-            "Suspended" if suspended else "Resumed",
-            outcome.message if suspended else "resumed",
-            generation=gen,
-            now=now,
-        )
+    _flag(
+        status,
+        C.SUSPENDED,
+        suspended,
+        ("Suspended", outcome.message),
+        ("Resumed", "resumed"),
+        gen,
+        now,
+    )
     restarting = outcome.phase is P.RESTARTING
-    if restarting or find_condition(status.conditions, C.RESTARTING):
-        set_condition(
-            status.conditions,
-            C.RESTARTING,
-            "True" if restarting else "False",
-            "Restarting" if restarting else outcome.reason,
-            f"attempt {status.attempts} is starting" if restarting else outcome.message,
-            generation=gen,
-            now=now,
-        )
+    _flag(
+        status,
+        C.RESTARTING,
+        restarting,
+        ("Restarting", f"attempt {status.attempts} is starting"),
+        (outcome.reason, outcome.message),
+        gen,
+        now,
+    )
     if previous != outcome.phase:
         if suspended:
             plan.events.append(Event("Normal", "Suspended", "suspended: pods stopped"))
         elif previous is P.SUSPENDED:
             plan.events.append(Event("Normal", "Resumed", "resumed"))
+
+
+def _flag(
+    status: TrainingJobStatus,
+    type_: C,
+    on: bool,
+    when_on: tuple[str, str],
+    when_off: tuple[str, str],
+    gen: int | None,
+    now: datetime,
+) -> None:
+    """A condition that appears the first time it is True and stays, False, afterwards.
+
+    Queued, Suspended and Restarting say something only once they have happened; until
+    then their absence is clearer than a row of False conditions.
+    """
+    if on or find_condition(status.conditions, type_):
+        reason, message = when_on if on else when_off
+        set_condition(
+            status.conditions,
+            type_,
+            "True" if on else "False",
+            reason,
+            message,
+            generation=gen,
+            now=now,
+        )
 
 
 def _suspension(tj: TrainingJob, job: JobState, plan: Plan, remaining: int | None) -> None:
