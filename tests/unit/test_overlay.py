@@ -64,28 +64,23 @@ def test_write_over_an_object_without_resource_version() -> None:
     assert overlay.status(KEY, "7") is None
 
 
-def test_since_status_counts_from_the_last_write() -> None:
+def test_held_counts_from_the_first_time_a_change_is_held_back() -> None:
     clock = Clock()
     overlay = Overlay(clock)
-    assert overlay.since_status(KEY) is None
-    overlay.wrote_status(KEY, "100", STATUS)
-    assert overlay.since_status(KEY) == 0.0
+    assert overlay.held(KEY) == 0.0
     clock.advance(2.5)
-    assert overlay.since_status(KEY) == 2.5
-    overlay.wrote_status(KEY, "101", STATUS)
-    clock.advance(1.0)
-    assert overlay.since_status(KEY) == 1.0
-    assert overlay.since_status(OTHER) is None
+    assert overlay.held(KEY) == 2.5
+    assert overlay.held(OTHER) == 0.0
 
 
-def test_since_status_outlives_the_cache_catching_up() -> None:
-    """The write time paces node-count updates; it stays after the status overlay is gone."""
+def test_a_status_write_ends_the_hold() -> None:
     clock = Clock()
     overlay = Overlay(clock)
+    overlay.held(KEY)
+    clock.advance(2.0)
     overlay.wrote_status(KEY, "100", STATUS)
-    assert overlay.status(KEY, "101") is None
-    clock.advance(1.5)
-    assert overlay.since_status(KEY) == 1.5
+    clock.advance(1.0)
+    assert overlay.held(KEY) == 0.0  # a new hold starts now
 
 
 # --- created children ----------------------------------------------------------------------
@@ -157,12 +152,14 @@ def test_forget_drops_everything_about_the_key_only() -> None:
     for key in (KEY, OTHER):
         overlay.wrote_status(key, "100", STATUS)
         overlay.created(key, "child")
+        overlay.held(key)
+    clock.advance(1.0)
     overlay.forget(KEY)
     assert overlay.status(KEY, "100") is None
-    assert overlay.since_status(KEY) is None
+    assert overlay.held(KEY) == 0.0
     assert not overlay.awaiting(KEY, set())
     assert overlay.status(OTHER, "100") == STATUS
-    assert overlay.since_status(OTHER) == 0.0
+    assert overlay.held(OTHER) == 1.0
     assert overlay.awaiting(OTHER, set())
 
 
@@ -170,12 +167,10 @@ def test_forget_of_an_unknown_key_is_harmless() -> None:
     overlay = Overlay(Clock())
     overlay.forget(KEY)
     assert overlay.status(KEY, None) is None
-    assert overlay.since_status(KEY) is None
+    assert not overlay.awaiting(KEY, set())
 
 
 def test_default_clock_is_monotonic_time() -> None:
     overlay = Overlay()
-    overlay.wrote_status(KEY, "1", STATUS)
-    since = overlay.since_status(KEY)
-    assert since is not None
-    assert 0.0 <= since < 5.0
+    overlay.held(KEY)
+    assert 0.0 <= overlay.held(KEY) < 5.0

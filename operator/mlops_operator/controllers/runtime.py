@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +27,11 @@ class Overlay:
     created. client-go calls the second half "expectations".
     """
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._status: dict[Hashable, tuple[str | None, dict[str, Any]]] = {}
         self._created: dict[Hashable, dict[str, float]] = {}
-        self._status_written_at: dict[Hashable, float] = {}
+        self._held_since: dict[Hashable, float] = {}
 
     def status(self, key: Hashable, resource_version: str | None) -> dict[str, Any] | None:
         """The status we wrote, while the cache still holds the version we wrote over."""
@@ -45,12 +45,12 @@ class Overlay:
 
     def wrote_status(self, key: Hashable, over_version: str | None, status: dict[str, Any]) -> None:
         self._status[key] = (over_version, status)
-        self._status_written_at[key] = self._clock()
+        self._held_since.pop(key, None)
 
-    def since_status(self, key: Hashable) -> float | None:
-        """Seconds since we last wrote this object's status, if we ever did."""
-        written = self._status_written_at.get(key)
-        return None if written is None else self._clock() - written
+    def held(self, key: Hashable) -> float:
+        """Seconds since a status change was first held back (0 the first time asked)."""
+        now = self._clock()
+        return now - self._held_since.setdefault(key, now)
 
     def created(self, key: Hashable, name: str) -> None:
         self._created.setdefault(key, {})[name] = self._clock()
@@ -71,7 +71,7 @@ class Overlay:
     def forget(self, key: Hashable) -> None:
         self._status.pop(key, None)
         self._created.pop(key, None)
-        self._status_written_at.pop(key, None)
+        self._held_since.pop(key, None)
 
 
 @dataclass

@@ -41,8 +41,9 @@ OWNED: dict[str, Any] = {MANAGED_BY: OPERATOR, OWNER: kopf.PRESENT}
 #: Children change in bursts (pod created, scheduled, running): look once they settle.
 SETTLE = 0.2
 #: A status change that only moves these fields (node counters, and the start time that
-#: comes with the first of them) waits this long after the previous status write; phase
-#: and condition changes are written at once, and carry these fields along.
+#: comes with the first of them) is held back this long from when it is first seen; a
+#: phase or condition change in the meantime (usually Running) is written at once and
+#: carries them along, which saves a write per run.
 COUNTS_INTERVAL = 3.0
 VOLATILE = frozenset({"nodes", "startTime"})
 
@@ -186,15 +187,14 @@ async def _pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]
 def _counts_wait(
     rt: Runtime, key: Key, current: dict[str, Any], desired: dict[str, Any] | None
 ) -> float:
-    """Seconds to hold back a write that would only move node counters; 0 to write now."""
+    """Seconds to hold back a write that would only move volatile fields; 0 to write now."""
     if desired is None or desired == current:
         return 0.0
     if {k: v for k, v in desired.items() if k not in VOLATILE} != {
         k: v for k, v in current.items() if k not in VOLATILE
     }:
         return 0.0
-    since = rt.overlay.since_status(key)
-    return 0.0 if since is None else max(COUNTS_INTERVAL - since, 0.0)
+    return max(COUNTS_INTERVAL - rt.overlay.held(key), 0.0)
 
 
 def _key(namespace: str | None, name: str) -> Key:

@@ -1147,6 +1147,8 @@ def test_pods_are_not_wanted_while_an_attempt_starts_normally() -> None:
     assert pods_wanted(tj, (running(ready=2),), START + timedelta(minutes=5)) is None
     assert pods_wanted(tj, (suspended(1, START),), START + timedelta(minutes=5)) is None
     assert pods_wanted(tj, (), START + timedelta(minutes=5)) is None
+    # The Job controller has not made the pods yet: nothing to read.
+    assert pods_wanted(tj, (job(1, active=0, start=START),), START + timedelta(minutes=5)) is None
 
 
 def test_pods_of_a_slow_attempt_are_wanted_after_the_grace() -> None:

@@ -164,11 +164,15 @@ def reconcile(
 
 
 def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> int | None:
-    """The attempt whose pods this reconcile should read: one slow to start, else None."""
+    """The attempt whose pods this reconcile should read: one slow to start, else None.
+
+    Only once the Job controller has made pods (``active``) that are not ready: before
+    that there is nothing to explain that the Job's own status does not say.
+    """
     if not jobs:
         return None
     job = max(jobs, key=lambda j: j.attempt)
-    if not _starting(tj, job) or _waited(job, now) < PODS_GRACE:
+    if not _starting(tj, job) or job.active <= job.ready or _waited(job, now) < PODS_GRACE:
         return None
     return job.attempt
 
