@@ -174,3 +174,15 @@ def test_default_clock_is_monotonic_time() -> None:
     overlay = Overlay()
     overlay.held(KEY)
     assert 0.0 <= overlay.held(KEY) < 5.0
+
+
+def test_the_echo_of_our_own_write_is_recognised() -> None:
+    overlay = Overlay(Clock())
+    assert not overlay.is_ours(KEY, "101")
+    overlay.wrote_status(KEY, "100", STATUS, "101")
+    assert overlay.is_ours(KEY, "101")
+    assert not overlay.is_ours(KEY, "102")  # someone else's change after ours
+    assert not overlay.is_ours(KEY, None)
+    assert not overlay.is_ours(OTHER, "101")
+    overlay.forget(KEY)
+    assert not overlay.is_ours(KEY, "101")

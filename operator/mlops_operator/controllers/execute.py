@@ -80,12 +80,15 @@ async def status(
     if desired is None or desired == current:
         return False
     try:
-        await rt.kube.patch(resource, key[0], key[1], {"status": desired}, subresource="status")
+        written = await rt.kube.patch(
+            resource, key[0], key[1], {"status": desired}, subresource="status"
+        )
     except ApiError as exc:
         if exc.not_found:  # deleted meanwhile
             return False
         raise
-    rt.overlay.wrote_status(key, resource_version, desired)
+    made = written.get("metadata", {}).get("resourceVersion")
+    rt.overlay.wrote_status(key, resource_version, desired, made)
     return True
 
 

@@ -83,7 +83,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.probe(id="queued")
-def queued(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+async def queued(memo: kopf.Memo, **_: Any) -> dict[str, int]:
     """Keys waiting per work queue, for the /healthz endpoint."""
     runtime: Runtime | None = getattr(memo, "runtime", None)
     return {name: len(q) for name, q in runtime.queues.items()} if runtime else {}

@@ -32,6 +32,7 @@ class Overlay:
         self._status: dict[Hashable, tuple[str | None, dict[str, Any]]] = {}
         self._created: dict[Hashable, dict[str, float]] = {}
         self._held_since: dict[Hashable, float] = {}
+        self._made: dict[Hashable, str] = {}  # the resourceVersion our last write made
 
     def status(self, key: Hashable, resource_version: str | None) -> dict[str, Any] | None:
         """The status we wrote, while the cache still holds the version we wrote over."""
@@ -43,9 +44,22 @@ class Overlay:
             return None
         return entry[1]
 
-    def wrote_status(self, key: Hashable, over_version: str | None, status: dict[str, Any]) -> None:
+    def wrote_status(
+        self,
+        key: Hashable,
+        over_version: str | None,
+        status: dict[str, Any],
+        new_version: str | None = None,
+    ) -> None:
+        """Record a status write: over which version, what, and the version it made."""
         self._status[key] = (over_version, status)
         self._held_since.pop(key, None)
+        if new_version is not None:
+            self._made[key] = new_version
+
+    def is_ours(self, key: Hashable, resource_version: str | None) -> bool:
+        """Whether this version of the object is exactly the one our last write made."""
+        return resource_version is not None and self._made.get(key) == resource_version
 
     def held(self, key: Hashable) -> float:
         """Seconds since a status change was first held back (0 the first time asked)."""
@@ -72,6 +86,7 @@ class Overlay:
         self._status.pop(key, None)
         self._created.pop(key, None)
         self._held_since.pop(key, None)
+        self._made.pop(key, None)
 
 
 @dataclass

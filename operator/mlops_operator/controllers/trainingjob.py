@@ -10,6 +10,9 @@ pods only when it is slow to start, to say why (e.g. the scheduler's Unschedulab
 
 The operator writes nothing on the TrainingJob besides ``status`` (no finalizers, no kopf
 annotations): children are cleaned up by owner references.
+
+Every handler is ``async``: kopf runs plain functions in a thread pool, and the work
+queue, like all asyncio state, must only be touched from the event loop.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ class Unparsable:
 
 
 @kopf.index(GROUP, VERSION, "trainingjobs")
-def trainingjobs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+async def trainingjobs(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, Any]:
     """Every TrainingJob, parsed once per change into its typed model."""
     try:
         return {_key(namespace, name): parse(TrainingJob, body)}
@@ -77,7 +82,7 @@ def trainingjobs(namespace: str | None, name: str, body: kopf.Body, **_: Any) ->
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
-def trainingjob_jobs(
+async def trainingjob_jobs(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, obs.JobState] | None:
     state = obs.job_state(body)
@@ -85,7 +90,7 @@ def trainingjob_jobs(
 
 
 @kopf.index("", "v1", "services", labels=OWNED)
-def trainingjob_services(
+async def trainingjob_services(
     namespace: str | None, labels: kopf.Labels, name: str, **_: Any
 ) -> dict[Key, str]:
     return {_key(namespace, labels[OWNER]): name}
@@ -95,13 +100,21 @@ def trainingjob_services(
 
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")
-def trainingjob_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    memo.runtime.queues[NAME].add(_key(namespace, name))
+async def trainingjob_changed(
+    namespace: str | None, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+) -> None:
+    rt: Runtime = memo.runtime
+    key = _key(namespace, name)
+    if rt.overlay.is_ours(key, meta.get("resourceVersion")):
+        return  # the echo of our own status write: nothing new to decide
+    rt.queues[NAME].add(key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 @kopf.on.event("", "v1", "services", labels=OWNED)
-def child_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+async def child_changed(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
     memo.runtime.queues[NAME].add(_key(namespace, labels[OWNER]), SETTLE)
 
 
