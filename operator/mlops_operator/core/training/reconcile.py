@@ -41,9 +41,9 @@ DEADLINE_EXCEEDED = "DeadlineExceeded"
 #: How long an attempt's pods may take to start before the reconcile looks at them. The
 #: operator does not watch pods (at scale they are most of the watch traffic); it reads
 #: the pods of an attempt only when that attempt is slow to start, to say why.
-PODS_GRACE = 5.0
+PODS_GRACE = 10.0
 #: While an attempt stays slow to start, how often to read its pods again.
-PODS_RECHECK = 30.0
+PODS_RECHECK = 60.0
 
 
 @dataclass(frozen=True)
