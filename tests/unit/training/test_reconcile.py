@@ -1164,3 +1164,25 @@ def test_a_starting_attempt_is_looked_at_again_when_its_grace_ends() -> None:
     later = reconcile(tj, seen(running(ready=0)), START + timedelta(minutes=1), D)
     assert later.requeue_after == PODS_RECHECK
     assert reconcile(tj, seen(running()), START + timedelta(minutes=1), D).requeue_after is None
+
+
+def test_a_failed_run_shows_the_node_counts_of_its_last_attempt() -> None:
+    tj = make_tj(status=running_status(), backoffLimit=0)
+    broke = START + timedelta(seconds=30)
+    last = JobState(
+        "llm-a1",
+        "u1",
+        1,
+        suspended=False,
+        active=0,
+        ready=0,
+        succeeded=1,
+        failed=1,
+        failed_reason="PodFailurePolicy",
+        failed_message="exit 1",
+        start_time=START,
+    )
+    plan = reconcile(tj, seen(last), broke, D)
+    assert plan.status is not None
+    assert plan.status["phase"] == "Failed"
+    assert plan.status["nodes"] == {"active": 0, "ready": 0, "succeeded": 1, "failed": 1}

@@ -88,6 +88,8 @@ def reconcile(
         current is not None and current.failed_reason == DEADLINE_EXCEEDED
     ):
         seconds = spec.active_deadline_seconds
+        if current is not None:
+            status.nodes = _counts(current)
         _fail(
             status,
             plan,
@@ -103,6 +105,7 @@ def reconcile(
         if current is not None:  # the attempt failed: restart the whole run, or give up
             why = _failure(current, observed)
             if attempt > spec.backoff_limit:
+                status.nodes = _counts(current)  # the end as it was, not the last live view
                 _fail(
                     status,
                     plan,
