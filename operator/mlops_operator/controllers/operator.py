@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -16,6 +17,28 @@ from mlops_operator.kube.client import Kube
 from mlops_operator.kube.events import EventSender
 from mlops_operator.kube.workqueue import WorkQueue
 from mlops_operator.settings import Settings
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff base that is never built, fetched or stored.
+
+    kopf deep-copies every watched object on every event to diff it against the last
+    handled state, for change-detecting handlers (on.create/update/delete/resume). This
+    operator has none: index and event handlers, then level-based reconciles. At 1,000
+    runs that copy was a measurable share of the operator's CPU (py-spy), all wasted.
+    A unit test fails if a change-detecting handler is ever registered with this in place.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 @kopf.on.login()
@@ -33,9 +56,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     # needs progress storage or a finalizer), and Events posted by us alone.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False
     # Reconnect watches regularly, so a silently dropped connection cannot stall us.
     settings.watching.server_timeout = 300
