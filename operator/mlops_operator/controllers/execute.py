@@ -61,7 +61,7 @@ async def _create(rt: Runtime, key: Key, namespace: str, create: Create) -> Refu
     except ApiError as exc:
         if exc.conflict:
             return None
-        if exc.status in (400, 422):
+        if exc.invalid:
             return Refused(create.kind, create.name, exc.message)
         raise
     rt.overlay.created(key, create.name)

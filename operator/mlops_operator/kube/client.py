@@ -41,8 +41,11 @@ class ApiError(Exception):
 
     @property
     def invalid(self) -> bool:
-        """The object can never be accepted as it is (422), or is forbidden by policy."""
-        return self.status in (400, 403, 422)
+        """The object can never be accepted as written (400, 422).
+
+        Not 403: a ResourceQuota refusal is Forbidden and passes once quota frees up.
+        """
+        return self.status in (400, 422)
 
 
 class Kube:

@@ -563,7 +563,6 @@ def test_procs_per_node_defaults_to_gpus_per_node_or_one(
     spec: dict[str, Any], procs: str, world: str
 ) -> None:
     tj = minimal(**spec)
-    assert builders.procs_per_node(tj) == int(procs)
     assert tj.spec.effective_procs_per_node == int(procs)
     env = env_of(builders.job(tj, 1, D, suspend=False, active_deadline_seconds=None))
     assert env["PET_NPROC_PER_NODE"] == procs

@@ -67,12 +67,6 @@ def master_address(run: str, attempt: int) -> str:
     return f"{job_name(run, attempt)}-0.{service_name(run)}"
 
 
-def procs_per_node(tj: TrainingJob) -> int:
-    """``procsPerNode``, else one process per GPU, else one."""
-    spec = tj.spec
-    return spec.procs_per_node or spec.gpus_per_node or 1
-
-
 def service(tj: TrainingJob, defaults: TrainingDefaults) -> dict[str, Any]:
     """The headless Service that gives the run's pods stable DNS names."""
     name = tj.metadata.name or ""
@@ -196,7 +190,7 @@ def run_env(tj: TrainingJob, attempt: int, defaults: TrainingDefaults) -> list[d
     name = tj.metadata.name or ""
     topology = frameworks.Topology(
         nodes=spec.nodes,
-        procs_per_node=procs_per_node(tj),
+        procs_per_node=spec.effective_procs_per_node,
         master_addr=master_address(name, attempt),
         master_port=defaults.rendezvous_port,
     )
