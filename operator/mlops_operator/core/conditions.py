@@ -58,32 +58,22 @@ def set_condition(
     changes; reason, message and observedGeneration are always refreshed. The list keeps
     its order (new types are appended), so a status patch diffs minimally.
     """
-    for index, old in enumerate(conditions):
-        if old.type != type_:
-            continue
-        transition = old.last_transition_time if old.status == status else now
-        new = Condition(
-            type=str(type_),
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=transition,
-            observed_generation=generation,
-        )
-        if new == old:
-            return False
-        conditions[index] = new
-        return True
-    conditions.append(
-        Condition(
-            type=str(type_),
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=now,
-            observed_generation=generation,
-        )
+    index = next((i for i, c in enumerate(conditions) if c.type == type_), None)
+    old = conditions[index] if index is not None else None
+    new = Condition(
+        type=str(type_),
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old and old.status == status else now,
+        observed_generation=generation,
     )
+    if index is None:
+        conditions.append(new)
+        return True
+    if new == old:
+        return False
+    conditions[index] = new
     return True
 
 
