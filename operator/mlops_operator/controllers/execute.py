@@ -29,7 +29,7 @@ class Refused:
         return f"{self.kind} {self.name} was refused: {self.message}"
 
 
-async def children(rt: Runtime, key: Key, plan: Plan) -> Refused | None:
+async def children(rt: Runtime, key: Key, plan: Plan[Any]) -> Refused | None:
     """Creates, patches and deletes of the plan; an invalid child stops it.
 
     Creates go out concurrently: they are independent (a Job's pods do not need their
@@ -92,7 +92,7 @@ async def status(
     return True
 
 
-def post_events(rt: Runtime, involved: dict[str, Any], plan: Plan) -> None:
+def post_events(rt: Runtime, involved: dict[str, Any], plan: Plan[Any]) -> None:
     """Hand the plan's Events to the sender; they are posted in the background."""
     for event in plan.events:
         rt.events.send(involved, event.type, event.reason, event.message)

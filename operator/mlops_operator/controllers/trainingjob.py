@@ -153,20 +153,23 @@ async def reconcile(rt: Runtime, key: Key) -> float | None:
         await _invalid(rt, key, tj.metadata, tj.status, str(refused), involved)
         return None
     current = tj.status.model_dump(by_alias=True, exclude_none=True, mode="json")
-    wait = _counts_wait(rt, key, current, plan.status)
+    desired = (
+        plan.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        if plan.status is not None
+        else None
+    )
+    wait = _counts_wait(rt, key, current, desired)
     if wait:
         return min(wait, plan.requeue_after or wait)
-    if await execute.status(
-        rt, key, TRAININGJOBS, current, plan.status, tj.metadata.resource_version
-    ):
+    if await execute.status(rt, key, TRAININGJOBS, current, desired, tj.metadata.resource_version):
         execute.post_events(rt, involved, plan)
-        if plan.status and plan.status.get("phase") != current.get("phase"):
+        if desired and desired.get("phase") != current.get("phase"):
             log.info(
                 "trainingjob phase",
                 namespace=key[0],
                 name=key[1],
-                phase=plan.status.get("phase"),
-                attempts=plan.status.get("attempts"),
+                phase=desired.get("phase"),
+                attempts=desired.get("attempts"),
             )
     return plan.requeue_after
 

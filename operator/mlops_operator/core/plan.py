@@ -7,9 +7,13 @@ deletes, status, events). Keeping decisions as data makes them testable by equal
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
 
 EventType = Literal["Normal", "Warning"]
+
+S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,17 @@ class Event:
 
 
 @dataclass
-class Plan:
-    """Everything one reconcile wants done."""
+class Plan(Generic[S]):
+    """Everything one reconcile wants done.
+
+    ``status`` stays the kind's typed status model until the write: the kopf layer turns it
+    into a true diff against what the server holds (removed keys become ``null``).
+    """
 
     creates: list[Create] = field(default_factory=list)
     patches: list[Patch] = field(default_factory=list)
     deletes: list[Delete] = field(default_factory=list)
-    status: dict[str, Any] | None = None  # the full desired status, or None to leave it
+    status: S | None = None  # the full desired status, or None to leave it as it is
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
 

@@ -88,11 +88,19 @@ def make_tj(status: dict[str, Any] | None = None, **spec: Any) -> TrainingJob:
     return TrainingJob.model_validate(raw)
 
 
-def with_status(tj: TrainingJob, plan: Plan) -> TrainingJob:
+def with_status(tj: TrainingJob, plan: Plan[Any]) -> TrainingJob:
     """The TrainingJob as the next reconcile reads it, after the plan's status was written."""
     raw = tj.model_dump(by_alias=True, exclude_none=True, mode="json")
-    raw["status"] = copy.deepcopy(plan.status)
+    raw["status"] = copy.deepcopy(dumped(plan))
     return TrainingJob.model_validate(raw)
+
+
+def dumped(plan: Plan[Any]) -> dict[str, Any] | None:
+    """The plan's status as the wire shape the operator would write."""
+    if plan.status is None:
+        return None
+    out: dict[str, Any] = plan.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return out
 
 
 def ts(when: datetime) -> str:
@@ -325,15 +333,15 @@ def running_status(attempts: int = 1) -> dict[str, Any]:
 
 
 def condition(plan: Plan, type_: str) -> dict[str, Any]:
-    assert plan.status is not None
-    found = [c for c in plan.status["conditions"] if c["type"] == type_]
-    assert len(found) == 1, f"want exactly one {type_} condition in {plan.status['conditions']}"
+    assert dumped(plan) is not None
+    found = [c for c in dumped(plan)["conditions"] if c["type"] == type_]
+    assert len(found) == 1, f"want exactly one {type_} condition in {dumped(plan)['conditions']}"
     return found[0]
 
 
-def condition_types(plan: Plan) -> list[str]:
-    assert plan.status is not None
-    return [c["type"] for c in plan.status["conditions"]]
+def condition_types(plan: Plan[Any]) -> list[str]:
+    assert dumped(plan) is not None
+    return [c["type"] for c in dumped(plan)["conditions"]]
 
 
 # --- a new run ----------------------------------------------------------------------------
@@ -347,7 +355,7 @@ def test_new_run_creates_service_and_first_job() -> None:
         Create(builders.job(tj, 1, D, suspend=False, active_deadline_seconds=DEADLINE)),
     ]
     assert [(c.kind, c.name) for c in plan.creates] == [("Service", "llm"), ("Job", "llm-a1")]
-    assert plan.status == created_status()
+    assert dumped(plan) == created_status()
     assert plan.events == [
         Event("Normal", "Created", "started attempt 1 (2 nodes x 4 GPUs, framework pytorch)")
     ]
@@ -368,14 +376,14 @@ def test_the_reconcile_after_creation_writes_no_new_status() -> None:
     tj = make_tj(status=created_status())
     plan = reconcile(tj, seen(JobState("llm-a1", "u1", 1, suspended=False)), T0, D)
     assert plan.creates == []
-    assert plan.status == created_status()
+    assert dumped(plan) == created_status()
 
 
 def test_existing_service_is_not_recreated() -> None:
     tj = make_tj()
     plan = reconcile(tj, Observed(service=True), T0, D)
     assert [(c.kind, c.name) for c in plan.creates] == [("Job", "llm-a1")]
-    assert plan.status == created_status()
+    assert dumped(plan) == created_status()
 
 
 def test_missing_service_is_recreated_for_a_running_run() -> None:
@@ -395,9 +403,9 @@ def test_generation_is_recorded_in_status_and_conditions() -> None:
     raw = copy.deepcopy(BODY)
     raw["metadata"]["generation"] = 4
     plan = reconcile(TrainingJob.model_validate(raw), Observed(), T0, D)
-    assert plan.status is not None
-    assert plan.status["observedGeneration"] == 4
-    assert {c["observedGeneration"] for c in plan.status["conditions"]} == {4}
+    assert dumped(plan) is not None
+    assert dumped(plan)["observedGeneration"] == 4
+    assert {c["observedGeneration"] for c in dumped(plan)["conditions"]} == {4}
 
 
 # --- a live attempt -----------------------------------------------------------------------
@@ -407,7 +415,7 @@ def test_job_with_all_nodes_ready_is_running() -> None:
     tj = make_tj(status=created_status())
     now = START + timedelta(minutes=1)
     plan = reconcile(tj, seen(running()), now, D)
-    assert plan.status == {
+    assert dumped(plan) == {
         "phase": "Running",
         "conditions": [
             cond("Created", "True", "JobCreated", "attempt 1: Job llm-a1", T0),
@@ -431,8 +439,8 @@ def test_requeue_after_is_the_time_left_before_the_deadline() -> None:
 def test_no_deadline_no_requeue() -> None:
     tj = make_tj(status=running_status(), activeDeadlineSeconds=None)
     plan = reconcile(tj, seen(running()), START + timedelta(days=3), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Running"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
     assert plan.requeue_after is None
 
 
@@ -440,12 +448,12 @@ def test_nodes_still_starting_is_pending() -> None:
     tj = make_tj(status=created_status())
     now = START + timedelta(seconds=20)
     plan = reconcile(tj, seen(running(ready=1), pods=(running_pod(1, 0),)), now, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Pending"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Pending"
     assert condition(plan, "Running") == cond(
         "Running", "False", "NodesStarting", "1/2 nodes ready", T0
     )
-    assert plan.status["nodes"] == {"active": 2, "ready": 1, "succeeded": 0, "failed": 0}
+    assert dumped(plan)["nodes"] == {"active": 2, "ready": 1, "succeeded": 0, "failed": 0}
 
 
 def test_unschedulable_pods_explain_why_the_run_waits() -> None:
@@ -456,8 +464,8 @@ def test_unschedulable_pods_explain_why_the_run_waits() -> None:
         pods=(unschedulable_pod(1, 1), running_pod(1, 0)),
     )
     plan = reconcile(tj, observed, now, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Pending"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Pending"
     running_condition = condition(plan, "Running")
     assert running_condition["status"] == "False"
     assert running_condition["reason"] == "Unschedulable"
@@ -492,8 +500,8 @@ def test_a_running_attempt_with_a_finished_node_stays_running() -> None:
     tj = make_tj(status=running_status())
     observed = seen(job(1, active=1, ready=1, succeeded=1))
     plan = reconcile(tj, observed, START + timedelta(hours=1), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Running"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
     assert condition(plan, "Running")["status"] == "True"
 
 
@@ -506,7 +514,7 @@ def test_complete_job_succeeds_with_the_model_uri() -> None:
     now = done + timedelta(seconds=2)
     plan = reconcile(tj, seen(complete(1, done)), now, D)
     message = f"attempt 1 completed; model at {MODEL}"
-    assert plan.status == {
+    assert dumped(plan) == {
         "phase": "Succeeded",
         "conditions": [
             cond("Created", "True", "JobCreated", "attempt 1: Job llm-a1", T0),
@@ -528,9 +536,9 @@ def test_success_without_output_records_no_model() -> None:
     tj = make_tj(status=running_status(), output=None)
     done = START + timedelta(seconds=5000)
     plan = reconcile(tj, seen(complete(1, done)), done, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Succeeded"
-    assert "model" not in plan.status
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
+    assert "model" not in dumped(plan)
     assert plan.events == [Event("Normal", "Succeeded", "attempt 1 completed")]
 
 
@@ -548,8 +556,8 @@ def test_success_of_a_restarted_attempt_clears_restarting() -> None:
     tj = make_tj(status=status)
     done = START + timedelta(seconds=5000)
     plan = reconcile(tj, seen(failed(1, START), complete(2, done)), done, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Succeeded"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
     assert condition(plan, "Restarting") == cond(
         "Restarting", "False", "Finished", "the run finished", START + timedelta(seconds=900)
     )
@@ -559,9 +567,9 @@ def test_run_that_completed_before_its_deadline_succeeds_even_if_seen_late() -> 
     tj = make_tj(status=running_status())
     done = START + timedelta(seconds=DEADLINE - 200)
     plan = reconcile(tj, seen(complete(1, done)), START + timedelta(seconds=DEADLINE + 100), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Succeeded"
-    assert plan.status["model"] == {"uri": MODEL}
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
+    assert dumped(plan)["model"] == {"uri": MODEL}
 
 
 # --- failure and restarts -----------------------------------------------------------------
@@ -589,7 +597,7 @@ def test_failed_attempt_restarts_the_whole_run_from_the_checkpoint() -> None:
     assert env["TRAININGJOB_ATTEMPT"] == "2"
     assert plan.requeue_after == pytest.approx(remaining)
 
-    assert plan.status == {
+    assert dumped(plan) == {
         "phase": "Restarting",
         "conditions": [
             # Still True: its lastTransitionTime stays at the first creation.
@@ -636,10 +644,10 @@ def test_restarted_attempt_that_runs_is_running_and_no_longer_restarting() -> No
     now = broke + timedelta(minutes=2)
     plan = reconcile(tj2, seen(failed(1, broke), running(2, start=broke)), now, D)
     assert plan.creates == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Running"
-    assert plan.status["attempts"] == 2
-    assert plan.status["startTime"] == ts(START)  # the first attempt's start
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
+    assert dumped(plan)["attempts"] == 2
+    assert dumped(plan)["startTime"] == ts(START)  # the first attempt's start
     assert condition(plan, "Running") == cond(
         "Running", "True", "AllNodesReady", "2/2 nodes ready", now
     )
@@ -659,8 +667,8 @@ def test_restarted_attempt_still_starting_is_restarting() -> None:
         pods=(unschedulable_pod(2, 0), unschedulable_pod(2, 1)),
     )
     plan = reconcile(tj2, observed, now, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Restarting"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Restarting"
     assert condition(plan, "Running")["reason"] == "Unschedulable"
     assert condition(plan, "Restarting")["status"] == "True"
 
@@ -682,10 +690,10 @@ def test_failed_last_attempt_fails_the_run() -> None:
         "no attempts left (backoffLimit 2)"
     )
     assert plan.creates == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
-    assert plan.status["completionTime"] == ts(now)
-    assert plan.status["attempts"] == 3
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
+    assert dumped(plan)["completionTime"] == ts(now)
+    assert dumped(plan)["attempts"] == 3
     assert condition(plan, "Failed") == cond("Failed", "True", "BackoffLimitExceeded", message, now)
     assert condition(plan, "Running") == cond(
         "Running", "False", "BackoffLimitExceeded", message, now
@@ -701,8 +709,8 @@ def test_without_backoff_limit_the_first_failure_is_final() -> None:
     now = START + timedelta(seconds=60)
     plan = reconcile(tj, seen(failed(1, now), pods=(failed_pod(1, 0, 2, "Error"),)), now, D)
     assert plan.creates == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
     assert condition(plan, "Failed")["reason"] == "BackoffLimitExceeded"
     assert condition(plan, "Failed")["message"].endswith("no attempts left (backoffLimit 0)")
 
@@ -715,9 +723,9 @@ def test_passing_the_deadline_fails_the_run_and_stops_its_job() -> None:
     now = START + timedelta(seconds=DEADLINE)
     plan = reconcile(tj, seen(running(), pods=(running_pod(1, 0), running_pod(1, 1))), now, D)
     message = f"the run exceeded activeDeadlineSeconds ({DEADLINE}s)"
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
-    assert plan.status["completionTime"] == ts(now)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
+    assert dumped(plan)["completionTime"] == ts(now)
     assert condition(plan, "Failed") == cond("Failed", "True", "DeadlineExceeded", message, now)
     assert condition(plan, "Running") == cond("Running", "False", "DeadlineExceeded", message, now)
     assert Delete("Job", "llm-a1", "job-uid-1") in plan.deletes
@@ -735,8 +743,8 @@ def test_passing_the_deadline_deletes_the_running_job_once() -> None:
 def test_just_before_the_deadline_the_run_goes_on() -> None:
     tj = make_tj(status=running_status())
     plan = reconcile(tj, seen(running()), START + timedelta(seconds=DEADLINE - 1), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Running"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
     assert plan.deletes == []
     assert plan.requeue_after == pytest.approx(1.0)
 
@@ -745,8 +753,8 @@ def test_a_job_already_being_deleted_is_not_deleted_again() -> None:
     tj = make_tj(status=running_status())
     j = job(1, active=2, ready=2, deleting=True)
     plan = reconcile(tj, seen(j), START + timedelta(seconds=DEADLINE + 1), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
     assert plan.deletes == []
 
 
@@ -756,10 +764,10 @@ def test_jobs_own_deadline_failure_fails_the_run_without_a_restart() -> None:
     plan = reconcile(tj, seen(failed(1, now, "DeadlineExceeded")), now, D)
     assert plan.creates == []
     assert plan.deletes == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
     assert condition(plan, "Failed")["reason"] == "DeadlineExceeded"
-    assert plan.status["attempts"] == 1
+    assert dumped(plan)["attempts"] == 1
 
 
 def test_start_time_is_taken_from_the_first_job_that_started() -> None:
@@ -767,8 +775,8 @@ def test_start_time_is_taken_from_the_first_job_that_started() -> None:
     now = START + timedelta(seconds=1200)
     observed = seen(failed(1, START + timedelta(seconds=1000)), running(2, start=now))
     plan = reconcile(tj, observed, now, D)
-    assert plan.status is not None
-    assert plan.status["startTime"] == ts(START)
+    assert dumped(plan) is not None
+    assert dumped(plan)["startTime"] == ts(START)
     assert plan.requeue_after == pytest.approx(DEADLINE - 1200)
 
 
@@ -788,8 +796,8 @@ def test_suspended_time_does_not_count_toward_the_deadline() -> None:
     # Active for 1000 s, then suspended for three hours.
     now = START + timedelta(seconds=1000 + 3 * 3600)
     plan = reconcile(tj, seen(suspended(1, start=START)), now, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Suspended"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Suspended"
     assert "Failed" not in condition_types(plan)
 
 
@@ -801,8 +809,8 @@ def test_suspending_a_running_job_patches_it_and_shows_suspended() -> None:
     now = START + timedelta(minutes=30)
     plan = reconcile(tj, seen(running()), now, D)
     assert plan.patches == [Patch("Job", "llm-a1", {"spec": {"suspend": True}})]
-    assert plan.status is not None
-    assert plan.status["phase"] == "Suspended"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Suspended"
     assert condition(plan, "Suspended") == cond(
         "Suspended", "True", "Suspended", "suspended by spec.suspend", now
     )
@@ -821,12 +829,12 @@ def test_a_suspended_job_is_not_patched_again() -> None:
     plan = reconcile(with_status(tj, first), seen(suspended(1)), later, D)
     assert plan.patches == []
     assert plan.events == []
-    assert plan.status is not None
-    assert first.status is not None
-    assert plan.status["phase"] == "Suspended"
+    assert dumped(plan) is not None
+    assert dumped(first) is not None
+    assert dumped(plan)["phase"] == "Suspended"
     # Only the node counts move (the pods are gone); conditions are untouched.
-    assert plan.status["conditions"] == first.status["conditions"]
-    assert plan.status["nodes"] == {"active": 0, "ready": 0, "succeeded": 0, "failed": 0}
+    assert dumped(plan)["conditions"] == dumped(first)["conditions"]
+    assert dumped(plan)["nodes"] == {"active": 0, "ready": 0, "succeeded": 0, "failed": 0}
 
 
 def test_resuming_patches_the_job_and_says_resumed() -> None:
@@ -846,9 +854,9 @@ def test_resuming_patches_the_job_and_says_resumed() -> None:
     assert plan.patches == [
         Patch("Job", "llm-a1", {"spec": {"suspend": False, "activeDeadlineSeconds": 5400}})
     ]
-    assert plan.status is not None
-    assert plan.status["phase"] == "Pending"
-    assert plan.status["suspendedSeconds"] == 1800
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Pending"
+    assert dumped(plan)["suspendedSeconds"] == 1800
     assert condition(plan, "Suspended") == cond("Suspended", "False", "Resumed", "resumed", now)
     assert condition(plan, "Running") == cond(
         "Running", "False", "Resuming", "resuming", suspended_at
@@ -861,14 +869,14 @@ def test_with_a_queue_a_suspended_job_is_queued_and_left_to_kueue() -> None:
     now = T0 + timedelta(seconds=3)
     plan = reconcile(tj, seen(suspended(1)), now, D)
     assert plan.patches == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Queued"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Queued"
     message = "waiting for Kueue to admit it from queue team-a-gpus"
     assert condition(plan, "Queued") == cond("Queued", "True", "WaitingForAdmission", message, now)
     assert condition(plan, "Running") == cond(
         "Running", "False", "WaitingForAdmission", message, T0
     )
-    assert "startTime" not in plan.status
+    assert "startTime" not in dumped(plan)
     assert plan.requeue_after is None  # no deadline clock before the run starts
 
 
@@ -878,8 +886,8 @@ def test_admitted_by_kueue_the_run_leaves_the_queue() -> None:
     now = START + timedelta(minutes=1)
     plan = reconcile(with_status(tj, queued), seen(running()), now, D)
     assert plan.patches == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Running"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
     assert condition(plan, "Queued") == cond("Queued", "False", "Admitted", "admitted", now)
 
 
@@ -887,8 +895,8 @@ def test_suspending_a_queued_run_does_not_touch_the_job() -> None:
     tj = make_tj(status=created_status(), queueName="team-a-gpus", suspend=True)
     plan = reconcile(tj, seen(suspended(1)), T0 + timedelta(seconds=3), D)
     assert plan.patches == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Suspended"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Suspended"
 
 
 def test_a_finished_job_is_never_patched() -> None:
@@ -896,8 +904,8 @@ def test_a_finished_job_is_never_patched() -> None:
     done = START + timedelta(seconds=5000)
     plan = reconcile(tj, seen(complete(1, done)), done, D)
     assert plan.patches == []
-    assert plan.status is not None
-    assert plan.status["phase"] == "Succeeded"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
 
 
 # --- after the end ------------------------------------------------------------------------
@@ -925,8 +933,8 @@ def test_success_with_ttl_asks_to_look_again_when_it_expires() -> None:
     tj = make_tj(status=running_status(), ttlSecondsAfterFinished=3600)
     done = START + timedelta(seconds=5000)
     plan = reconcile(tj, seen(complete(1, done)), done + timedelta(seconds=10), D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Succeeded"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
     assert plan.requeue_after == pytest.approx(3590)
     assert plan.deletes == []
 
@@ -937,7 +945,7 @@ def test_terminal_run_before_its_ttl_waits_for_the_time_left() -> None:
     plan = reconcile(tj, seen(complete(1, done)), done + timedelta(seconds=600), D)
     assert plan.requeue_after == pytest.approx(3000)
     assert plan.deletes == []
-    assert plan.status == succeeded_status(done)
+    assert dumped(plan) == succeeded_status(done)
     assert plan.events == []
 
 
@@ -954,8 +962,8 @@ def test_failed_run_with_zero_ttl_deletes_itself_at_once() -> None:
     tj = make_tj(status=running_status(), ttlSecondsAfterFinished=0, backoffLimit=0)
     now = START + timedelta(seconds=60)
     plan = reconcile(tj, seen(failed(1, now)), now, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
     assert plan.deletes == [Delete("TrainingJob", "llm", TJ_UID)]
 
 
@@ -963,7 +971,7 @@ def test_terminal_run_without_ttl_is_left_alone() -> None:
     done = START + timedelta(seconds=5000)
     tj = make_tj(status=succeeded_status(done))
     plan = reconcile(tj, seen(complete(1, done)), done + timedelta(days=30), D)
-    assert plan.status == succeeded_status(done)
+    assert dumped(plan) == succeeded_status(done)
     assert (plan.creates, plan.patches, plan.deletes, plan.events) == ([], [], [], [])
     assert plan.requeue_after is None
 
@@ -994,7 +1002,7 @@ def test_succeeded_stays_succeeded_whatever_the_jobs_do(
     done = START + timedelta(seconds=5000)
     tj = make_tj(status=succeeded_status(done), suspend=True)
     plan = reconcile(tj, observed, done + timedelta(minutes=5), D)
-    assert plan.status == succeeded_status(done)
+    assert dumped(plan) == succeeded_status(done)
     assert (plan.creates, plan.patches, plan.events) == ([], [], [])
     assert plan.deletes == deletes
 
@@ -1007,7 +1015,7 @@ def test_failed_run_stays_failed_and_stops_a_straggling_job() -> None:
     tj = with_status(make_tj(backoffLimit=0), first)
     # Someone (or a crashed operator) left a second attempt running.
     plan = reconcile(tj, seen(failed(1, now), running(2)), now + timedelta(minutes=1), D)
-    assert plan.status == first.status
+    assert dumped(plan) == dumped(first)
     assert plan.creates == []
     assert plan.deletes == [Delete("Job", "llm-a2", "job-uid-2")]
     assert plan.events == []
@@ -1040,12 +1048,12 @@ def test_feeding_the_status_back_changes_nothing(name: str) -> None:
     now = BROKE + timedelta(seconds=5)
     first = reconcile(tj, observed, now, D)
     again = reconcile(with_status(tj, first), observed, now + timedelta(seconds=30), D)
-    assert again.status == first.status
+    assert dumped(again) == dumped(first)
     assert again.creates == []
     assert again.events == []
     # And once more, to be sure it is a fixed point.
     third = reconcile(with_status(tj, again), observed, now + timedelta(seconds=60), D)
-    assert third.status == first.status
+    assert dumped(third) == dumped(first)
 
 
 def test_operator_restart_between_creating_a_job_and_writing_status() -> None:
@@ -1054,9 +1062,9 @@ def test_operator_restart_between_creating_a_job_and_writing_status() -> None:
     now = BROKE + timedelta(minutes=3)
     plan = reconcile(tj, seen(failed(1, BROKE), running(2, start=BROKE)), now, D)
     assert plan.creates == []
-    assert plan.status is not None
-    assert plan.status["attempts"] == 2
-    assert plan.status["phase"] == "Running"
+    assert dumped(plan) is not None
+    assert dumped(plan)["attempts"] == 2
+    assert dumped(plan)["phase"] == "Running"
 
 
 def test_operator_restart_while_the_next_attempt_is_starting() -> None:
@@ -1064,8 +1072,8 @@ def test_operator_restart_while_the_next_attempt_is_starting() -> None:
     now = BROKE + timedelta(seconds=10)
     plan = reconcile(tj, seen(failed(1, BROKE), job(2, active=2, start=BROKE)), now, D)
     assert plan.creates == []
-    assert plan.status is not None
-    assert (plan.status["attempts"], plan.status["phase"]) == (2, "Restarting")
+    assert dumped(plan) is not None
+    assert (dumped(plan)["attempts"], dumped(plan)["phase"]) == (2, "Restarting")
 
 
 def test_status_ahead_of_the_cache_recreates_the_same_job_never_a_third() -> None:
@@ -1075,8 +1083,8 @@ def test_status_ahead_of_the_cache_recreates_the_same_job_never_a_third() -> Non
     tj2 = with_status(tj, first)
     plan = reconcile(tj2, seen(failed(1, BROKE)), BROKE + timedelta(seconds=1), D)
     assert [c.name for c in plan.creates] == ["llm-a2"]  # AlreadyExists counts as done
-    assert plan.status is not None
-    assert plan.status["attempts"] == 2
+    assert dumped(plan) is not None
+    assert dumped(plan)["attempts"] == 2
     assert plan.events == []  # the restart was announced once
 
 
@@ -1183,6 +1191,6 @@ def test_a_failed_run_shows_the_node_counts_of_its_last_attempt() -> None:
         start_time=START,
     )
     plan = reconcile(tj, seen(last), broke, D)
-    assert plan.status is not None
-    assert plan.status["phase"] == "Failed"
-    assert plan.status["nodes"] == {"active": 0, "ready": 0, "succeeded": 1, "failed": 1}
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
+    assert dumped(plan)["nodes"] == {"active": 0, "ready": 0, "succeeded": 1, "failed": 1}

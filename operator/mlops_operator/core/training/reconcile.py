@@ -57,9 +57,9 @@ class _Outcome:
 
 def reconcile(
     tj: TrainingJob, observed: Observed, now: datetime, defaults: TrainingDefaults
-) -> Plan:
+) -> Plan[TrainingJobStatus]:
     """Decide the writes and the status for one TrainingJob."""
-    plan = Plan()
+    plan: Plan[TrainingJobStatus] = Plan()
     status = tj.status.model_copy(deep=True)
     spec = tj.spec
     attempt = max([j.attempt for j in observed.jobs] + [status.attempts or 0])
@@ -249,7 +249,11 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
 
 
 def _show(
-    status: TrainingJobStatus, plan: Plan, tj: TrainingJob, outcome: _Outcome, now: datetime
+    status: TrainingJobStatus,
+    plan: Plan[TrainingJobStatus],
+    tj: TrainingJob,
+    outcome: _Outcome,
+    now: datetime,
 ) -> None:
     """Put a live outcome into phase and conditions, with Events for what users act on."""
     previous = status.phase
@@ -332,7 +336,9 @@ def _flag(
         )
 
 
-def _suspension(tj: TrainingJob, job: JobState, plan: Plan, remaining: int | None) -> None:
+def _suspension(
+    tj: TrainingJob, job: JobState, plan: Plan[TrainingJobStatus], remaining: int | None
+) -> None:
     """Suspend or resume the attempt's Job; with Kueue, only Kueue resumes it.
 
     On resume the Job controller restarts the Job's own deadline timer, so the Job gets
@@ -366,7 +372,11 @@ def _account_suspension(tj: TrainingJob, status: TrainingJobStatus, now: datetim
 
 
 def _succeed(
-    status: TrainingJobStatus, plan: Plan, now: datetime, tj: TrainingJob, job: JobState
+    status: TrainingJobStatus,
+    plan: Plan[TrainingJobStatus],
+    now: datetime,
+    tj: TrainingJob,
+    job: JobState,
 ) -> None:
     status.phase = P.SUCCEEDED
     status.completion_time = job.completion_time or now
@@ -386,7 +396,12 @@ def _succeed(
 
 
 def _fail(
-    status: TrainingJobStatus, plan: Plan, now: datetime, tj: TrainingJob, reason: str, message: str
+    status: TrainingJobStatus,
+    plan: Plan[TrainingJobStatus],
+    now: datetime,
+    tj: TrainingJob,
+    reason: str,
+    message: str,
 ) -> None:
     gen = _gen(tj)
     status.phase = P.FAILED
@@ -411,7 +426,11 @@ def _clear_restarting(status: TrainingJobStatus, gen: int | None, now: datetime)
 
 
 def _finished(
-    tj: TrainingJob, status: TrainingJobStatus, current: JobState | None, now: datetime, plan: Plan
+    tj: TrainingJob,
+    status: TrainingJobStatus,
+    current: JobState | None,
+    now: datetime,
+    plan: Plan[TrainingJobStatus],
 ) -> None:
     """After the end: stop a straggling attempt, and delete the run when its TTL is up."""
     if current is not None and not current.finished:
@@ -426,7 +445,7 @@ def _finished(
         plan.requeue((expiry - now).total_seconds())
 
 
-def _stop(job: JobState | None, plan: Plan) -> None:
+def _stop(job: JobState | None, plan: Plan[TrainingJobStatus]) -> None:
     if job is not None and not job.finished and not job.deleting:
         plan.deletes.append(Delete("Job", job.name, job.uid))
 
@@ -504,9 +523,11 @@ def _from_checkpoint(tj: TrainingJob) -> str:
     return f" from checkpoint {tj.spec.checkpoint.uri}" if tj.spec.checkpoint else ""
 
 
-def _with_status(plan: Plan, tj: TrainingJob, status: TrainingJobStatus) -> Plan:
+def _with_status(
+    plan: Plan[TrainingJobStatus], tj: TrainingJob, status: TrainingJobStatus
+) -> Plan[TrainingJobStatus]:
     status.observed_generation = _gen(tj)
-    plan.status = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    plan.status = status
     return plan
 
 
