@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.kube import ApiError, Kube
+from mlops_operator.api.keys import TRAININGJOB_LABEL
 
 #: What an object looks like now: a label for progress lines, and the milestones reached.
 Classify = Callable[[dict[str, Any]], tuple[str, Iterable[str]]]
@@ -248,4 +249,4 @@ def owning_run(obj: dict[str, Any]) -> str:
     """The run a Job belongs to (its ``mlops.dev/trainingjob`` label), to pair it with its
     TrainingJob; floor Jobs carry the label too."""
     labels = obj.get("metadata", {}).get("labels") or {}
-    return str(labels.get("mlops.dev/trainingjob") or obj["metadata"]["name"])
+    return str(labels.get(TRAININGJOB_LABEL) or obj["metadata"]["name"])

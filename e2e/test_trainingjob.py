@@ -12,6 +12,7 @@ import re
 from e2e.operator_process import OperatorProcess
 from e2e.trainingjobs import COMPLETE_DELAY, FAIL_DELAY, FAIL_EXIT_CODE, TrainingJobs, manifest
 from localcluster.waiting import wait_for
+from mlops_operator.api.keys import ATTEMPT_LABEL, TRAININGJOB_LABEL
 
 
 def env_of(pod: object) -> dict[str, object]:
@@ -115,7 +116,7 @@ def test_a_failed_worker_restarts_the_whole_run_then_it_fails_when_attempts_run_
     assert "attempt 1 failed" in restart.message
     assert "from checkpoint s3://ckpt/flaky" in restart.message
     # The second attempt got the same checkpoint location.
-    attempt2 = [p for p in tjs.pods("flaky") if p.metadata.labels["mlops.dev/attempt"] == "2"]
+    attempt2 = [p for p in tjs.pods("flaky") if p.metadata.labels[ATTEMPT_LABEL] == "2"]
     assert attempt2
     assert all(env_of(p)["CHECKPOINT_URI"] == "s3://ckpt/flaky" for p in attempt2)
 
@@ -232,7 +233,7 @@ def test_deleting_a_run_removes_its_children(tjs: TrainingJobs, gpu_nodes: list[
     wait_for(
         lambda: (
             not tjs.core.list_namespaced_service(
-                tjs.namespace, label_selector="mlops.dev/trainingjob=doomed"
+                tjs.namespace, label_selector=f"{TRAININGJOB_LABEL}=doomed"
             ).items
         ),
         30,

@@ -8,6 +8,7 @@ from kubernetes import client
 
 from localcluster.waiting import wait_for
 from mlops_operator import GROUP, VERSION
+from mlops_operator.api.keys import TRAININGJOB_LABEL
 
 PLURAL = "trainingjobs"
 #: KWOK's stages read these pod annotations (hack/localcluster/kwok.yaml).
@@ -88,13 +89,13 @@ class TrainingJobs:
 
     def jobs(self, name: str) -> list[Any]:
         jobs = self.batch.list_namespaced_job(
-            self.namespace, label_selector=f"mlops.dev/trainingjob={name}"
+            self.namespace, label_selector=f"{TRAININGJOB_LABEL}={name}"
         ).items
         return sorted(jobs, key=lambda j: j.metadata.name)
 
     def pods(self, name: str) -> list[Any]:
         pods = self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"mlops.dev/trainingjob={name}"
+            self.namespace, label_selector=f"{TRAININGJOB_LABEL}={name}"
         ).items
         return sorted(pods, key=lambda p: p.metadata.name)
 

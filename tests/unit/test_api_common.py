@@ -11,12 +11,19 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlops_operator.api.common import (
     CRON_PATTERN,
+    ApiModel,
+    Bounds,
     Condition,
     Cron,
     Duration,
     EnvVar,
     KubeObject,
+    StatusBase,
     Timestamp,
+    bounds_rules,
+    cel_any_set,
+    cel_count_set,
+    check_set,
     parse_cron,
     parse_duration,
 )
@@ -187,3 +194,52 @@ def test_invalid_spec_lists_every_field() -> None:
         "spec.gpusPerNode: must be an integer"
     )
     assert exc.value.reason == "InvalidSpec"
+
+
+class _OneOf(ApiModel):
+    a: int | None = None
+    b_c: int | None = None
+
+
+@pytest.mark.parametrize(
+    ("given", "exactly_one", "complaint"),
+    [
+        ({"a": 1}, True, None),
+        ({"a": 1, "bC": 2}, True, "must set exactly one of a, bC"),
+        ({}, True, "must set exactly one of a, bC"),
+        ({"a": 1, "bC": 2}, False, None),
+        ({}, False, "must set at least one of a, bC"),
+    ],
+)
+def test_check_set_names_the_json_fields(
+    given: dict[str, Any], exactly_one: bool, complaint: str | None
+) -> None:
+    model = _OneOf.model_validate(given)
+    if complaint is None:
+        check_set(model, ("a", "b_c"), exactly_one=exactly_one)
+    else:
+        with pytest.raises(ValueError, match=f"^{complaint}$"):
+            check_set(model, ("a", "b_c"), exactly_one=exactly_one)
+
+
+def test_cel_set_rules() -> None:
+    assert cel_any_set("a", "bC") == "has(self.a) || has(self.bC)"
+    assert cel_count_set("a", "bC") == "[has(self.a), has(self.bC)].filter(x, x).size()"
+
+
+class _Range(Bounds):
+    model_config = ApiModel.model_config | {"json_schema_extra": bounds_rules("spec.range")}
+
+
+def test_bounds_need_one_end_in_order_and_name_the_field_at_admission() -> None:
+    assert _Range.model_validate({"max": 1}).min is None
+    for bad, complaint in (({}, "must set min or max"), ({"min": 2, "max": 1}, "min must be")):
+        with pytest.raises(InvalidSpec, match=complaint):
+            parse(_Range, bad)
+    messages = [r["message"] for r in _Range.model_json_schema()["x-kubernetes-validations"]]
+    assert messages == ["spec.range must set min or max", "spec.range.min must be <= max"]
+
+
+def test_status_base_defaults_to_no_conditions() -> None:
+    status = StatusBase.model_validate({"observedGeneration": 3})
+    assert (status.conditions, status.observed_generation) == ([], 3)

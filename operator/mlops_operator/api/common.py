@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -22,8 +22,11 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from mlops_operator.api.parse import to_plain
 
 __all__ = [
     "CRON_PATTERN",
@@ -32,6 +35,7 @@ __all__ = [
     "MAX_STRING",
     "ApiModel",
     "Arg",
+    "Bounds",
     "Condition",
     "ConditionStatus",
     "Conditions",
@@ -45,10 +49,15 @@ __all__ = [
     "ObjectReference",
     "Prometheus",
     "ResourceRequirements",
+    "StatusBase",
     "TemplateMetadata",
     "Timestamp",
     "Uri",
+    "bounds_rules",
     "cel",
+    "cel_any_set",
+    "cel_count_set",
+    "check_set",
     "parse_cron",
     "parse_duration",
 ]
@@ -94,6 +103,31 @@ def cel(
     if optional_old_self:
         out["optionalOldSelf"] = True
     return out
+
+
+def cel_count_set(*fields: str) -> str:
+    """CEL: how many of ``fields`` (JSON names) are set on ``self``."""
+    return f"[{', '.join(f'has(self.{f})' for f in fields)}].filter(x, x).size()"
+
+
+def cel_any_set(*fields: str) -> str:
+    """CEL: at least one of ``fields`` (JSON names) is set on ``self``."""
+    return " || ".join(f"has(self.{f})" for f in fields)
+
+
+def check_set(model: ApiModel, fields: tuple[str, ...], *, exactly_one: bool) -> None:
+    """The pydantic twin of a :func:`cel_count_set` / :func:`cel_any_set` rule, for objects
+    that bypassed admission: exactly one (or at least one) of ``fields`` is not ``None``.
+
+    ``fields`` are Python names; the message names their JSON names but not the model
+    itself: :class:`~mlops_operator.api.parse.InvalidSpec` prefixes the path.
+    """
+    count = sum(getattr(model, f) is not None for f in fields)
+    ok = count == 1 if exactly_one else count >= 1
+    if ok:
+        return
+    names = ", ".join(type(model).model_fields[f].alias or f for f in fields)
+    raise ValueError(f"must set {'exactly' if exactly_one else 'at least'} one of {names}")
 
 
 # --- durations -------------------------------------------------------------------------
@@ -242,20 +276,9 @@ Timestamp = Annotated[
 # --- pass-through Kubernetes types -----------------------------------------------------
 
 
-def _plain_dict(value: Any) -> Any:
-    """kopf hands out read-only Mapping views; keep plain dicts so dumps are plain JSON."""
-    from collections.abc import Mapping
-
-    if isinstance(value, Mapping):
-        return {k: _plain_dict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_dict(v) for v in value]
-    return value
-
-
 KubeObject = Annotated[
     dict[str, Any],
-    BeforeValidator(_plain_dict),
+    BeforeValidator(to_plain),
     WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
 ]
 """A Kubernetes object we pass through untouched (validated by the apiserver downstream)."""
@@ -270,7 +293,7 @@ def _check_env_var(value: dict[str, Any]) -> dict[str, Any]:
 
 EnvVar = Annotated[
     dict[str, Any],
-    BeforeValidator(_plain_dict),
+    BeforeValidator(to_plain),
     AfterValidator(_check_env_var),
     WithJsonSchema(
         {
@@ -404,3 +427,51 @@ Conditions = Annotated[
     ),
 ]
 """``status.conditions``: a list keyed by ``type`` (server-side apply merges by type)."""
+
+
+class StatusBase(ApiModel):
+    """What every kind's ``status`` holds; each kind adds its ``phase`` and documents its
+    condition types. Written only by the operator."""
+
+    conditions: Conditions = Field(default_factory=list)
+    """The latest observation of each condition type (metav1.Condition semantics)."""
+    observed_generation: int | None = None
+    """The ``metadata.generation`` the status was computed from."""
+
+
+# --- ranges ----------------------------------------------------------------------------
+
+
+class Bounds(ApiModel):
+    """A range with at least one end: ``min``, ``max`` or both, with ``min <= max``.
+
+    A subclass sets ``json_schema_extra`` to :func:`bounds_rules` with its own field path, so
+    that the admission messages name the field.
+    """
+
+    min: float | None = None
+    """Lowest passing value."""
+    max: float | None = None
+    """Highest passing value."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError("must set min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must be <= max")
+        return self
+
+
+def bounds_rules(path: str) -> dict[str, Any]:
+    """The ``json_schema_extra`` of a :class:`Bounds` subclass: its CEL rules, whose messages
+    name the field by ``path`` (e.g. ``spec.promotion.evaluation``)."""
+    return {
+        "x-kubernetes-validations": [
+            cel(cel_any_set("min", "max"), f"{path} must set min or max"),
+            cel(
+                "!has(self.min) || !has(self.max) || self.min <= self.max",
+                f"{path}.min must be <= max",
+            ),
+        ]
+    }

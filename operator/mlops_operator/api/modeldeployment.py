@@ -3,7 +3,9 @@
 A new model (a spec edit, or a new ``status.latestModel`` of the followed RetrainPolicy)
 starts a rollout: the canary takes traffic step by step, Prometheus analysis decides, and a
 failed analysis sends all traffic back to the stable model without anyone editing the spec.
-Manual promote/abort are annotations, so a GitOps tool never fights the operator.
+Manual promote/abort are annotations (:data:`~mlops_operator.api.keys.PROMOTE_ANNOTATION`,
+:data:`~mlops_operator.api.keys.ABORT_ANNOTATION`) acted on once per new value and never
+written back, so a GitOps tool never fights the operator.
 """
 
 from __future__ import annotations
@@ -18,23 +20,25 @@ from mlops_operator.api.common import (
     MAX_LIST,
     ApiModel,
     Arg,
-    Conditions,
+    Bounds,
     DnsName,
     Duration,
     EnvVar,
     ObjectReference,
     Prometheus,
     ResourceRequirements,
+    StatusBase,
     Timestamp,
     Uri,
+    bounds_rules,
     cel,
+    cel_count_set,
+    check_set,
 )
 from mlops_operator.api.parse import parse
 from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
 
 __all__ = [
-    "ABORT_ANNOTATION",
-    "PROMOTE_ANNOTATION",
     "Analysis",
     "AnalysisStatus",
     "AnalysisStep",
@@ -62,29 +66,8 @@ __all__ = [
     "parse_modeldeployment",
 ]
 
-PROMOTE_ANNOTATION = "mlops.dev/promote"
-"""``"true"`` promotes the canary now; the operator removes it when done."""
-ABORT_ANNOTATION = "mlops.dev/abort"
-"""``"true"`` aborts the canary (all traffic back to stable); removed when done."""
-
 MAX_STEPS = 64
 MAX_METRICS = 16
-
-
-def _count_set(*fields: str) -> str:
-    """CEL: how many of ``fields`` are set on ``self``."""
-    return f"[{', '.join(f'has(self.{f})' for f in fields)}].filter(x, x).size()"
-
-
-def _exactly_one(model: ApiModel, fields: tuple[str, ...]) -> None:
-    """The pydantic twin of the CEL rule, for objects that bypassed admission.
-
-    The message does not repeat the field: :class:`InvalidSpec` prefixes the path.
-    """
-    given = [f for f in fields if getattr(model, f) is not None]
-    if len(given) != 1:
-        names = ", ".join(type(model).model_fields[f].alias or f for f in fields)
-        raise ValueError(f"must set exactly one of {names}")
 
 
 class ModelSource(ApiModel):
@@ -94,7 +77,7 @@ class ModelSource(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 cel(
-                    _count_set("uri", "trainingJobRef", "retrainPolicyRef") + " == 1",
+                    cel_count_set("uri", "trainingJobRef", "retrainPolicyRef") + " == 1",
                     "spec.model must set exactly one of uri, trainingJobRef, retrainPolicyRef",
                 )
             ]
@@ -110,7 +93,7 @@ class ModelSource(ApiModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        _exactly_one(self, ("uri", "training_job_ref", "retrain_policy_ref"))
+        check_set(self, ("uri", "training_job_ref", "retrain_policy_ref"), exactly_one=True)
         return self
 
 
@@ -166,7 +149,8 @@ class Pause(ApiModel):
     """Wait before the next step."""
 
     duration: Duration | None = None
-    """How long; none waits for a manual promote (annotation ``mlops.dev/promote``)."""
+    """How long; none waits for a manual promote (a new value of annotation
+    ``mlops.dev/promote``)."""
 
 
 class AnalysisStep(ApiModel):
@@ -180,7 +164,7 @@ class CanaryStep(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 cel(
-                    _count_set("setWeight", "pause", "analysis") + " == 1",
+                    cel_count_set("setWeight", "pause", "analysis") + " == 1",
                     "each step of spec.rollout.canary.steps must set exactly one of "
                     "setWeight, pause, analysis",
                 )
@@ -197,7 +181,7 @@ class CanaryStep(ApiModel):
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
-        _exactly_one(self, ("set_weight", "pause", "analysis"))
+        check_set(self, ("set_weight", "pause", "analysis"), exactly_one=True)
         return self
 
 
@@ -219,7 +203,7 @@ class TrafficRouting(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 cel(
-                    _count_set("replicas", "gatewayAPI") + " == 1",
+                    cel_count_set("replicas", "gatewayAPI") + " == 1",
                     "spec.rollout.canary.trafficRouting must set exactly one of "
                     "replicas, gatewayAPI",
                 )
@@ -234,40 +218,14 @@ class TrafficRouting(ApiModel):
 
     @model_validator(mode="after")
     def _one_router(self) -> Self:
-        _exactly_one(self, ("replicas", "gateway_api"))
+        check_set(self, ("replicas", "gateway_api"), exactly_one=True)
         return self
 
 
-class ThresholdRange(ApiModel):
+class ThresholdRange(Bounds):
     """The range a metric must stay in to pass; at least one of ``min``, ``max``."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "has(self.min) || has(self.max)",
-                    "thresholdRange must set min or max",
-                ),
-                cel(
-                    "!has(self.min) || !has(self.max) || self.min <= self.max",
-                    "thresholdRange.min must be <= max",
-                ),
-            ]
-        }
-    }
-
-    min: float | None = None
-    """Lowest passing value."""
-    max: float | None = None
-    """Highest passing value."""
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Self:
-        if self.min is None and self.max is None:
-            raise ValueError("must set min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must be <= max")
-        return self
+    model_config = ApiModel.model_config | {"json_schema_extra": bounds_rules("thresholdRange")}
 
 
 class Metric(ApiModel):
@@ -425,15 +383,14 @@ class HistoryEntry(ApiModel):
     time: Timestamp
 
 
-class ModelDeploymentStatus(ApiModel):
-    """What the operator observed; written only by the operator."""
+class ModelDeploymentStatus(StatusBase):
+    """What the operator observed; written only by the operator.
+
+    Condition types: ``Ready``, ``Progressing``, ``Degraded``, ``Paused``.
+    """
 
     phase: ModelDeploymentPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: Conditions = Field(default_factory=list)
-    """``Ready``, ``Progressing``, ``Degraded``, ``Paused``."""
-    observed_generation: int | None = None
-    """The ``metadata.generation`` the status was computed from."""
     stable: StableStatus | None = None
     canary: CanaryStatus | None = None
     """Absent when no rollout is in progress."""

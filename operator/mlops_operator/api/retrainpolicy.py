@@ -2,8 +2,11 @@
 
 Triggers: at least one of ``drift``, ``schedule`` or ``manual`` must be declared, so that a
 policy always says how it fires. The manual trigger itself is the annotation
-``mlops.dev/retrain: "<any new value>"``; it is honoured on every policy, and ``manual: {}``
-exists only so that a policy retrained by hand alone can say so (it has no fields).
+``mlops.dev/retrain: "<any new value>"``
+(:data:`~mlops_operator.api.keys.RETRAIN_ANNOTATION`): each new value starts one retrain,
+the operator records the value it handled in status and never removes or writes the
+annotation. It is honoured on every policy, and ``manual: {}`` exists only so that a policy
+retrained by hand alone can say so (it has no fields).
 """
 
 from __future__ import annotations
@@ -16,22 +19,24 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mlops_operator.api.common import (
     ApiModel,
-    Conditions,
+    Bounds,
     Cron,
     Duration,
     ObjectReference,
     Prometheus,
+    StatusBase,
     TemplateMetadata,
     Timestamp,
+    bounds_rules,
     cel,
+    cel_any_set,
+    check_set,
 )
 from mlops_operator.api.parse import parse
 from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
 from mlops_operator.api.trainingjob import TrainingJobSpec
 
 __all__ = [
-    "PROMOTE_ANNOTATION",
-    "RETRAIN_ANNOTATION",
     "ConcurrencyPolicy",
     "Drift",
     "Evaluation",
@@ -52,11 +57,6 @@ __all__ = [
     "Triggers",
     "parse_retrainpolicy",
 ]
-
-RETRAIN_ANNOTATION = "mlops.dev/retrain"
-"""Any new value starts a retrain now (subject to cooldown and concurrency)."""
-PROMOTE_ANNOTATION = "mlops.dev/promote"
-"""With ``promotion.mode: Manual``: the name of the TrainingJob whose model to promote."""
 
 QueryText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
@@ -108,7 +108,7 @@ class Triggers(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 cel(
-                    "has(self.drift) || has(self.schedule) || has(self.manual)",
+                    cel_any_set("drift", "schedule", "manual"),
                     "spec.triggers must set at least one of drift, schedule, manual",
                 )
             ]
@@ -124,8 +124,7 @@ class Triggers(ApiModel):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:
-        if self.drift is None and self.schedule is None and self.manual is None:
-            raise ValueError("must set at least one of drift, schedule, manual")
+        check_set(self, ("drift", "schedule", "manual"), exactly_one=False)
         return self
 
 
@@ -145,38 +144,15 @@ class PromotionMode(StrEnum):
     MANUAL = "Manual"
 
 
-class Evaluation(ApiModel):
+class Evaluation(Bounds):
     """A metric the run reports that must lie within ``min``..``max`` to promote."""
 
     model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "has(self.min) || has(self.max)",
-                    "spec.promotion.evaluation must set min or max",
-                ),
-                cel(
-                    "!has(self.min) || !has(self.max) || self.min <= self.max",
-                    "spec.promotion.evaluation.min must be <= max",
-                ),
-            ]
-        }
+        "json_schema_extra": bounds_rules("spec.promotion.evaluation")
     }
 
     metric: Annotated[str, StringConstraints(min_length=1, max_length=253)]
-    """Name of the metric."""
-    min: float | None = None
-    """Lowest value that promotes."""
-    max: float | None = None
-    """Highest value that promotes."""
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Self:
-        if self.min is None and self.max is None:
-            raise ValueError("must set min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must be <= max")
-        return self
+    """Name of the metric (a key of the run's ``status.metrics``)."""
 
 
 class Promotion(ApiModel):
@@ -184,7 +160,8 @@ class Promotion(ApiModel):
 
     mode: PromotionMode = PromotionMode.AUTOMATIC
     """``Automatic``: a successful run (passing ``evaluation``) sets ``status.latestModel``;
-    ``Manual``: wait for annotation ``mlops.dev/promote: <trainingjob name>``."""
+    ``Manual``: wait for a new value of annotation ``mlops.dev/promote: <trainingjob name>``
+    (acted on once per value, never written back)."""
     evaluation: Evaluation | None = None
     """Gate on a metric of the run."""
 
@@ -271,15 +248,14 @@ class LatestModel(ApiModel):
     """When it was promoted."""
 
 
-class RetrainPolicyStatus(ApiModel):
-    """What the operator observed; written only by the operator."""
+class RetrainPolicyStatus(StatusBase):
+    """What the operator observed; written only by the operator.
+
+    Condition types: ``Ready``, ``Breaching``, ``Retraining``, ``CoolingDown``, ``Suspended``.
+    """
 
     phase: RetrainPolicyPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: Conditions = Field(default_factory=list)
-    """``Ready``, ``Breaching``, ``Retraining``, ``CoolingDown``, ``Suspended``."""
-    observed_generation: int | None = None
-    """The ``metadata.generation`` the status was computed from."""
     last_value: float | None = None
     """Last value of the drift query."""
     last_evaluation_time: Timestamp | None = None

@@ -20,12 +20,12 @@ from mlops_operator.api.common import (
     MAX_LIST,
     ApiModel,
     Arg,
-    Conditions,
     DnsName,
     EnvVar,
     KubeObject,
     LabelValue,
     ResourceRequirements,
+    StatusBase,
     TemplateMetadata,
     Timestamp,
     Uri,
@@ -248,16 +248,15 @@ class TriggeredBy(ApiModel):
     """When the trigger fired."""
 
 
-class TrainingJobStatus(ApiModel):
-    """What the operator observed; written only by the operator."""
+class TrainingJobStatus(StatusBase):
+    """What the operator observed; written only by the operator.
+
+    Condition types: ``Created``, ``Queued``, ``Running``, ``Restarting``, ``Succeeded``,
+    ``Failed``, ``Suspended``; ``Succeeded`` or ``Failed`` True is terminal.
+    """
 
     phase: TrainingJobPhase | None = None
     """One word for humans; logic reads conditions."""
-    conditions: Conditions = Field(default_factory=list)
-    """``Created``, ``Queued``, ``Running``, ``Restarting``, ``Succeeded``, ``Failed``,
-    ``Suspended``."""
-    observed_generation: int | None = None
-    """The ``metadata.generation`` the status was computed from."""
     start_time: Timestamp | None = None
     """When the first attempt started."""
     completion_time: Timestamp | None = None

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_operator.api.keys import MANAGED_BY, OPERATOR, PREFIX, owner_label
 from mlops_operator.api.resource import CustomResource
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-OPERATOR = "mlops-operator"
-LABEL_PREFIX = "mlops.dev"
-
-
-def owner_label(kind: str) -> str:
-    """``mlops.dev/trainingjob`` for kind TrainingJob."""
-    return f"{LABEL_PREFIX}/{kind.lower()}"
+__all__ = ["MANAGED_BY", "OPERATOR", "child_labels", "owner_label", "owner_reference"]
 
 
 def child_labels(owner: CustomResource) -> dict[str, str]:
@@ -22,9 +16,7 @@ def child_labels(owner: CustomResource) -> dict[str, str]:
     A child also inherits the owner's own ``mlops.dev/<kind>`` labels, so a TrainingJob that
     a RetrainPolicy created stamps the policy's label on its Jobs and pods too.
     """
-    labels = {
-        k: v for k, v in (owner.metadata.labels or {}).items() if k.startswith(f"{LABEL_PREFIX}/")
-    }
+    labels = {k: v for k, v in (owner.metadata.labels or {}).items() if k.startswith(PREFIX)}
     labels[MANAGED_BY] = OPERATOR
     labels[owner_label(_kind(owner))] = owner.metadata.name or ""
     return labels

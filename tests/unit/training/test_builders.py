@@ -13,6 +13,13 @@ from typing import Any
 
 import pytest
 
+from mlops_operator.api.keys import (
+    ATTEMPT_LABEL,
+    MANAGED_BY,
+    OPERATOR,
+    RETRAINPOLICY_LABEL,
+    TRAININGJOB_LABEL,
+)
 from mlops_operator.api.trainingjob import TrainingJob
 from mlops_operator.core.plan import Create
 from mlops_operator.core.training import builders
@@ -73,7 +80,7 @@ PYTORCH_2X4: dict[str, Any] = {
         "namespace": "research",
         "uid": "0b5e4d3c-2a19-4f8e-b7d6-c5a4b3a29180",
         "generation": 1,
-        "labels": {"mlops.dev/retrainpolicy": "llm-drift", "team": "foundation-models"},
+        "labels": {RETRAINPOLICY_LABEL: "llm-drift", "team": "foundation-models"},
     },
     "spec": {
         "image": "ghcr.io/example/llm-train:2.1.0",
@@ -171,8 +178,8 @@ def test_service_of_a_single_gpu_run() -> None:
             "name": "sentiment-finetune",
             "namespace": "nlp",
             "labels": {
-                "app.kubernetes.io/managed-by": "mlops-operator",
-                "mlops.dev/trainingjob": "sentiment-finetune",
+                MANAGED_BY: OPERATOR,
+                TRAININGJOB_LABEL: "sentiment-finetune",
             },
             "ownerReferences": [
                 {
@@ -188,7 +195,7 @@ def test_service_of_a_single_gpu_run() -> None:
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
-            "selector": {"mlops.dev/trainingjob": "sentiment-finetune"},
+            "selector": {TRAININGJOB_LABEL: "sentiment-finetune"},
             "ports": [{"name": "rendezvous", "port": 29500}],
         },
     }
@@ -197,9 +204,9 @@ def test_service_of_a_single_gpu_run() -> None:
 def test_job_of_a_single_gpu_generic_run() -> None:
     tj = TrainingJob.model_validate(SINGLE_GPU)
     labels = {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "sentiment-finetune",
-        "mlops.dev/attempt": "1",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "sentiment-finetune",
+        ATTEMPT_LABEL: "1",
     }
     job = builders.job(tj, 1, D, suspend=False, active_deadline_seconds=14400)
     assert job == {
@@ -298,14 +305,14 @@ def test_service_of_a_pytorch_run_selects_all_its_pods_and_carries_lineage() -> 
     tj = TrainingJob.model_validate(PYTORCH_2X4)
     svc = builders.service(tj, D)
     assert svc["metadata"]["labels"] == {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "llm-pretrain-2x4",
-        "mlops.dev/retrainpolicy": "llm-drift",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "llm-pretrain-2x4",
+        RETRAINPOLICY_LABEL: "llm-drift",
     }
     assert svc["spec"] == {
         "clusterIP": "None",
         "publishNotReadyAddresses": True,
-        "selector": {"mlops.dev/trainingjob": "llm-pretrain-2x4"},
+        "selector": {TRAININGJOB_LABEL: "llm-pretrain-2x4"},
         "ports": [{"name": "rendezvous", "port": 29500}],
     }
 
@@ -313,10 +320,10 @@ def test_service_of_a_pytorch_run_selects_all_its_pods_and_carries_lineage() -> 
 def test_job_of_a_two_node_four_gpu_pytorch_run() -> None:
     tj = TrainingJob.model_validate(PYTORCH_2X4)
     labels = {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "llm-pretrain-2x4",
-        "mlops.dev/retrainpolicy": "llm-drift",
-        "mlops.dev/attempt": "1",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "llm-pretrain-2x4",
+        RETRAINPOLICY_LABEL: "llm-drift",
+        ATTEMPT_LABEL: "1",
     }
     master = "llm-pretrain-2x4-a1-0.llm-pretrain-2x4"
     job = builders.job(tj, 1, D, suspend=False, active_deadline_seconds=172800)
@@ -442,8 +449,8 @@ def test_next_attempt_gets_its_own_name_master_and_attempt_but_the_same_checkpoi
     a1 = builders.job(tj, 1, D, suspend=False, active_deadline_seconds=None)
     a3 = builders.job(tj, 3, D, suspend=False, active_deadline_seconds=100)
     assert a3["metadata"]["name"] == "llm-pretrain-2x4-a3"
-    assert a3["metadata"]["labels"]["mlops.dev/attempt"] == "3"
-    assert a3["spec"]["template"]["metadata"]["labels"]["mlops.dev/attempt"] == "3"
+    assert a3["metadata"]["labels"][ATTEMPT_LABEL] == "3"
+    assert a3["spec"]["template"]["metadata"]["labels"][ATTEMPT_LABEL] == "3"
     assert a3["spec"]["activeDeadlineSeconds"] == 100
     assert "activeDeadlineSeconds" not in a1["spec"]
     env1, env3 = env_of(a1), env_of(a3)
@@ -741,8 +748,8 @@ def test_template_labels_never_override_ours_and_annotations_are_added() -> None
             "metadata": {
                 "labels": {
                     "team": "vision",
-                    "mlops.dev/trainingjob": "someone-else",
-                    "mlops.dev/attempt": "9",
+                    TRAININGJOB_LABEL: "someone-else",
+                    ATTEMPT_LABEL: "9",
                 },
                 "annotations": {"sidecar.istio.io/inject": "false"},
             }
@@ -751,9 +758,9 @@ def test_template_labels_never_override_ours_and_annotations_are_added() -> None
     meta = job["spec"]["template"]["metadata"]
     assert meta["labels"] == {
         "team": "vision",
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "mini",
-        "mlops.dev/attempt": "1",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "mini",
+        ATTEMPT_LABEL: "1",
     }
     assert meta["annotations"] == {"sidecar.istio.io/inject": "false"}
 
@@ -790,9 +797,9 @@ def test_queue_name_labels_the_job_for_kueue_but_not_the_pods() -> None:
     tj = tj_from(SINGLE_GPU, queueName="team-a-gpus")
     job = builders.job(tj, 1, D, suspend=True, active_deadline_seconds=None)
     assert job["metadata"]["labels"] == {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "sentiment-finetune",
-        "mlops.dev/attempt": "1",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "sentiment-finetune",
+        ATTEMPT_LABEL: "1",
         "kueue.x-k8s.io/queue-name": "team-a-gpus",
     }
     assert "kueue.x-k8s.io/queue-name" not in job["spec"]["template"]["metadata"]["labels"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mlops_operator.api.keys import ATTEMPT_LABEL, MANAGED_BY, OPERATOR, TRAININGJOB_LABEL
 from mlops_operator.core.training.observed import (
     JobState,
     Observed,
@@ -32,11 +33,11 @@ def raw_job(
 ) -> dict[str, Any]:
     """A batch/v1 Job as the apiserver returns it for one attempt of run ``llm``."""
     labels = {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "llm",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "llm",
     }
     if attempt is not None:
-        labels["mlops.dev/attempt"] = attempt
+        labels[ATTEMPT_LABEL] = attempt
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -309,15 +310,15 @@ def raw_pod(
 ) -> dict[str, Any]:
     """A worker pod of an Indexed Job, as the apiserver returns it."""
     labels = {
-        "app.kubernetes.io/managed-by": "mlops-operator",
-        "mlops.dev/trainingjob": "llm",
+        MANAGED_BY: OPERATOR,
+        TRAININGJOB_LABEL: "llm",
         "batch.kubernetes.io/job-completion-index": str(index),
         "batch.kubernetes.io/controller-uid": UID,
         "batch.kubernetes.io/job-name": f"llm-a{attempt}",
         "job-name": f"llm-a{attempt}",
     }
     if attempt is not None:
-        labels["mlops.dev/attempt"] = attempt
+        labels[ATTEMPT_LABEL] = attempt
     return {
         "apiVersion": "v1",
         "kind": "Pod",

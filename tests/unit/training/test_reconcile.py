@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mlops_operator.api.keys import ATTEMPT_LABEL, MANAGED_BY, OPERATOR, TRAININGJOB_LABEL
 from mlops_operator.api.trainingjob import TrainingJob
 from mlops_operator.core.plan import Create, Delete, Event, Patch, Plan
 from mlops_operator.core.training import builders
@@ -161,9 +162,9 @@ def job(
         "namespace": "ml",
         "uid": f"job-uid-{attempt}",
         "labels": {
-            "app.kubernetes.io/managed-by": "mlops-operator",
-            "mlops.dev/trainingjob": "llm",
-            "mlops.dev/attempt": str(attempt),
+            MANAGED_BY: OPERATOR,
+            TRAININGJOB_LABEL: "llm",
+            ATTEMPT_LABEL: str(attempt),
         },
     }
     if deleting:
@@ -233,9 +234,9 @@ def pod(attempt: int, index: int, status: dict[str, Any]) -> PodState:
                 "name": f"llm-a{attempt}-{index}-x7k2p",
                 "namespace": "ml",
                 "labels": {
-                    "app.kubernetes.io/managed-by": "mlops-operator",
-                    "mlops.dev/trainingjob": "llm",
-                    "mlops.dev/attempt": str(attempt),
+                    MANAGED_BY: OPERATOR,
+                    TRAININGJOB_LABEL: "llm",
+                    ATTEMPT_LABEL: str(attempt),
                     "batch.kubernetes.io/job-completion-index": str(index),
                 },
                 "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},

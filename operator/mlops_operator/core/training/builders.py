@@ -16,14 +16,16 @@ import json
 import re
 from typing import Any
 
+# Re-exported while controllers/trainingjob.py still imports it from here.
+from mlops_operator.api.keys import ATTEMPT_LABEL as ATTEMPT_LABEL
+from mlops_operator.api.keys import owner_label
 from mlops_operator.api.trainingjob import Framework, TrainingJob
-from mlops_operator.core.meta import child_labels, owner_label, owner_reference
+from mlops_operator.core.meta import child_labels, owner_reference
 from mlops_operator.core.training import frameworks
 from mlops_operator.settings import TrainingDefaults
 
 TRAINER = "trainer"
 """Name of the main container; ``podTemplate.spec.containers[name=trainer]`` merges into it."""
-ATTEMPT_LABEL = "mlops.dev/attempt"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 #: What passes the Pod Security "restricted" profile; the user's template may override it.

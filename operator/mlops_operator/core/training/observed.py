@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_operator.core.training.builders import ATTEMPT_LABEL
+from mlops_operator.api.keys import ATTEMPT_LABEL
 
 
 @dataclass(frozen=True)
