@@ -37,6 +37,17 @@ API_REQUESTS = Counter(
     "Requests this operator sent to the Kubernetes API (kopf's watches excluded).",
     ["verb", "resource", "code"],
 )
+PROMETHEUS_QUERIES = Counter(
+    f"{PREFIX}_prometheus_queries_total",
+    "PromQL queries this operator ran (canary analysis, drift), by outcome: value, NoData,"
+    " PrometheusUnreachable or QueryError.",
+    ["result"],
+)
+PROMETHEUS_QUERY_TIME = Histogram(
+    f"{PREFIX}_prometheus_query_time_seconds",
+    "Time from sending a PromQL query to having its answer (waiting for a free slot excluded).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> None:
