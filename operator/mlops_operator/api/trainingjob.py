@@ -246,6 +246,8 @@ class TriggeredBy(ApiModel):
     """The drift value, the schedule's time or the annotation's value, as text."""
     time: Timestamp | None = None
     """When the trigger fired."""
+    query: str | None = None
+    """The PromQL query whose value breached (drift triggers only)."""
 
 
 class TrainingJobStatus(StatusBase):
@@ -269,6 +271,10 @@ class TrainingJobStatus(StatusBase):
     """Pods of the current attempt by state."""
     model: ModelRef | None = None
     """The trained model, once the run succeeded."""
+    metrics: Annotated[dict[str, float], Field(max_length=MAX_LIST)] | None = None
+    """What the run reported, read once when it succeeded: the numbers of the JSON object
+    ``{"metrics": {"accuracy": 0.93}}`` its rank-0 container wrote to its termination message
+    (``/dev/termination-log``); empty if it wrote none."""
     triggered_by: TriggeredBy | None = None
     """Set when a RetrainPolicy created this run."""
 
