@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from mlops_operator.api.common import Condition
 from mlops_operator.core.conditions import (
+    MAX_MESSAGE,
     find_condition,
     is_false,
     is_true,
     remove_condition,
     set_condition,
+    truncate,
 )
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -99,3 +101,26 @@ def test_remove() -> None:
     assert remove_condition(conditions, "Ready")
     assert not remove_condition(conditions, "Ready")
     assert conditions == []
+
+
+def test_a_message_the_api_would_refuse_is_cut_and_marked() -> None:
+    conditions: list[Condition] = []
+    refusal = 'Job "llm-a1" is invalid: ' + "x" * 40_000
+    set_condition(conditions, "Failed", "True", "InvalidSpec", refusal, generation=1, now=T0)
+    (failed,) = conditions
+    assert len(failed.message) == MAX_MESSAGE
+    assert failed.message.startswith('Job "llm-a1" is invalid: xxx')
+    assert failed.message.endswith("x... (truncated)")
+    # The same long message again changes nothing.
+    assert not set_condition(
+        conditions, "Failed", "True", "InvalidSpec", refusal, generation=1, now=T1
+    )
+
+
+def test_a_message_of_exactly_the_limit_is_kept_whole() -> None:
+    conditions: list[Condition] = []
+    message = "y" * MAX_MESSAGE
+    set_condition(conditions, "Ready", "False", "Down", message, generation=1, now=T0)
+    assert conditions[0].message == message
+    assert truncate("short") == "short"
+    assert truncate("abcdefghijklmnopqrstuvwxyz", 20) == "abcde... (truncated)"

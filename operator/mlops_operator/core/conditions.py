@@ -14,12 +14,29 @@ from datetime import datetime
 from mlops_operator.api.common import Condition, ConditionStatus
 
 __all__ = [
+    "MAX_MESSAGE",
     "find_condition",
     "is_false",
     "is_true",
     "remove_condition",
     "set_condition",
+    "truncate",
 ]
+
+#: What the API accepts in a condition's message (metav1.Condition, and our Condition model).
+MAX_MESSAGE = 32768
+TRUNCATED = "... (truncated)"
+
+
+def truncate(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` cut to at most ``limit`` characters, the cut marked with ``... (truncated)``.
+
+    Messages quote what others said (an API refusal, a scheduler's verdict), which has no
+    bound; a condition that the API refuses would lose the whole status write.
+    """
+    if len(message) <= limit:
+        return message
+    return message[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 def find_condition(conditions: Sequence[Condition] | None, type_: str) -> Condition | None:
@@ -56,7 +73,8 @@ def set_condition(
 
     ``lastTransitionTime`` becomes ``now`` only when the condition is new or its status
     changes; reason, message and observedGeneration are always refreshed. The list keeps
-    its order (new types are appended), so a status patch diffs minimally.
+    its order (new types are appended), so a status patch diffs minimally. A message longer
+    than the API accepts is cut (see :func:`truncate`).
     """
     index = next((i for i, c in enumerate(conditions) if c.type == type_), None)
     old = conditions[index] if index is not None else None
@@ -64,7 +82,7 @@ def set_condition(
         type=str(type_),
         status=status,
         reason=reason,
-        message=message,
+        message=truncate(message),
         last_transition_time=old.last_transition_time if old and old.status == status else now,
         observed_generation=generation,
     )
