@@ -1,2 +1,5 @@
-"""ModelDeployment: the pure core of canary serving (desired Deployments, Service, traffic
-weights, analysis verdicts and status from the spec, the observed children and now)."""
+"""The pure core of the ModelDeployment controller: spec + observed children + now -> a Plan.
+
+No I/O: the kopf layer reads the children, resolves the model source and runs the
+analysis queries, then carries out the :class:`~mlops_operator.core.plan.Plan`.
+"""
