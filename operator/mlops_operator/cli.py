@@ -54,11 +54,13 @@ def parser() -> argparse.ArgumentParser:
         "--log-format", choices=("json", "console"), default=None, help="json (default) or console"
     )
     run.add_argument(
-        "--peering",
+        "--leader-election",
         default=None,
-        metavar="NAME",
-        help="run as one of several replicas coordinated by KopfPeering NAME",
+        metavar="LEASE",
+        help="run as one of several replicas: only the holder of Lease LEASE (in "
+        "$POD_NAMESPACE, else --lease-namespace) acts; the others keep warm caches",
     )
+    run.add_argument("--lease-namespace", default=None, help="namespace of the Lease")
     return p
 
 
@@ -71,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         log_level=args.log_level,
         log_format=args.log_format,
-        peering=args.peering,
+        leader_election=args.leader_election,
+        lease_namespace=args.lease_namespace,
     )
     logging.configure(settings.log_level, settings.log_format)
     metrics.serve(settings.metrics_port)
@@ -87,8 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
+        standalone=True,  # replicas coordinate through a Lease (see --leader-election)
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
         memo=kopf.Memo(settings=settings),
     )

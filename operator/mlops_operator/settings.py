@@ -30,7 +30,13 @@ class Settings:
     workers: int = 16
     log_level: str = "INFO"
     log_format: str = "json"  # or "console" for humans at a terminal
-    peering: str | None = None  # None: standalone (one replica, no KopfPeering objects)
+    #: Name of the Lease that elects the one acting replica; None: act alone (one replica).
+    leader_election: str | None = None
+    #: Namespace of that Lease (the operator's own, from the Downward API, in a cluster).
+    lease_namespace: str = "default"
+    #: Seconds one API request may take; one reconcile may take ``reconcile_timeout``.
+    request_timeout: float = 30.0
+    reconcile_timeout: float = 120.0
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
 
     @classmethod
@@ -40,11 +46,20 @@ class Settings:
         values: dict[str, object] = {}
         if "MLOPS_NAMESPACES" in env:
             values["namespaces"] = tuple(n for n in env["MLOPS_NAMESPACES"].split(",") if n)
-        for name, cast in (("metrics_port", int), ("health_port", int), ("workers", int)):
+        casts: tuple[tuple[str, type], ...] = (
+            ("metrics_port", int),
+            ("health_port", int),
+            ("workers", int),
+            ("request_timeout", float),
+            ("reconcile_timeout", float),
+        )
+        for name, cast in casts:
             key = f"MLOPS_{name.upper()}"
             if key in env:
                 values[name] = cast(env[key])
-        for name in ("log_level", "log_format", "peering"):
+        if "POD_NAMESPACE" in env:
+            values["lease_namespace"] = env["POD_NAMESPACE"]
+        for name in ("log_level", "log_format", "leader_election", "lease_namespace"):
             key = f"MLOPS_{name.upper()}"
             if key in env:
                 values[name] = env[key]

@@ -1,10 +1,14 @@
 """The kopf layer: thin handlers that read the caches, call the core, and write.
 
-Importing this package registers every handler with kopf's default registry.
+Importing this package registers every controller with kopf's default registry.
 
-- :mod:`.runtime` — what the handlers share: the API client, work queues, caches' overlays.
+- :mod:`.runtime` — what the handlers share: the API client, work queues, expectations and
+  our own status writes.
+- :mod:`.reconciler` — the one read → decide → write machinery, driven by a per-kind
+  :class:`~.reconciler.Controller` description.
+- :mod:`.registry` — the controllers, turned into kopf indexes and watch handlers.
 - :mod:`.execute` — carries out a :class:`~mlops_operator.core.plan.Plan`.
-- :mod:`.operator` — start-up, login and kopf's settings.
+- :mod:`.operator` — start-up, leadership, login and kopf's settings.
 - :mod:`.trainingjob` — the TrainingJob controller.
 """
 

@@ -1,22 +1,34 @@
-"""Start-up, login and kopf's settings: the parts of the operator that are not a controller."""
+"""Start-up, login, leadership and kopf's settings: the parts that are not a controller.
+
+Start-up loops over the registry: one work queue per controller, each reconciling with the
+one machinery of :mod:`~mlops_operator.controllers.reconciler`. With leader election on,
+every replica keeps its caches warm from the watches but only the holder of the Lease runs
+reconciles; a replica that loses the Lease stops at once and forgets its queues, and one
+that gains it starts from its caches with every object queued once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
-from mlops_operator import GROUP
-from mlops_operator.controllers import trainingjob
+from mlops_operator.api import keys
+from mlops_operator.controllers import reconciler
+from mlops_operator.controllers.registry import CONTROLLERS, index_ids
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.kube.client import Kube
 from mlops_operator.kube.events import EventSender
+from mlops_operator.kube.lease import LeaderElector
 from mlops_operator.kube.workqueue import WorkQueue
+from mlops_operator.observability import logging
 from mlops_operator.settings import Settings
+
+log = logging.get(__name__)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -50,42 +62,84 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Apply our kopf settings, connect the client, and start the work queues."""
+    """Apply our kopf settings, connect the client, start the queues (or the election)."""
     config: Settings = memo.settings
     # Our own names for anything kopf would write (it writes nothing today: no handler
     # needs progress storage or a finalizer), and Events posted by us alone.
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.finalizer = keys.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=keys.PREFIX.rstrip("/")
+    )
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False
     # Reconnect watches regularly, so a silently dropped connection cannot stall us.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    if config.peering:
-        settings.peering.name = config.peering
-        settings.peering.mandatory = True
-        # Equal priorities freeze every replica; random ones elect one (kopf's advice).
-        settings.peering.priority = random.randint(0, 32767)
-    else:
-        settings.peering.standalone = True
+    # Replicas coordinate through our Lease, not kopf peering: every replica keeps watching.
+    settings.peering.standalone = True
 
-    indices = {
-        name: kwargs[name] for name in ("trainingjobs", "trainingjob_jobs", "trainingjob_services")
-    }
-    kube = await Kube.connect()
-    runtime = Runtime(kube=kube, settings=config, indices=indices, events=EventSender(kube))
-    runtime.tasks.append(asyncio.create_task(runtime.events.run(), name="events"))
-
-    async def reconcile_trainingjob(key: Key) -> float | None:
-        return await trainingjob.reconcile(runtime, key)
-
-    queue: WorkQueue[Key] = WorkQueue(
-        trainingjob.NAME, reconcile_trainingjob, workers=config.workers
+    kube = await Kube.connect(request_timeout=config.request_timeout)
+    runtime = Runtime(
+        kube=kube,
+        settings=config,
+        indices={name: kwargs[name] for name in index_ids()},
+        events=EventSender(kube),
     )
-    runtime.queues[trainingjob.NAME] = queue
-    runtime.tasks.append(asyncio.create_task(queue.run(), name="workqueue:trainingjob"))
+    runtime.tasks.append(asyncio.create_task(runtime.events.run(), name="events"))
+    for ctl in CONTROLLERS:
+        runtime.queues[ctl.kind] = WorkQueue(
+            ctl.kind,
+            _reconcile_with(runtime, ctl),
+            workers=config.workers,
+            timeout=config.reconcile_timeout,
+        )
     memo.runtime = runtime
+
+    if config.leader_election is None:
+        await lead(runtime)
+        return
+    for queue in runtime.queues.values():
+        await queue.pause()
+    elector = LeaderElector(
+        kube,
+        config.lease_namespace,
+        config.leader_election,
+        identity=_identity(),
+        on_started=lambda: lead(runtime),
+        on_stopped=lambda: follow(runtime),
+    )
+    memo.elector = elector
+    runtime.tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
+
+
+def _reconcile_with(runtime: Runtime, ctl: reconciler.Controller[Any, Any]) -> Any:
+    async def reconcile(key: Key) -> float | None:
+        return await reconciler.reconcile(runtime, ctl, key)
+
+    return reconcile
+
+
+async def lead(runtime: Runtime) -> None:
+    """Start acting: clear memories, queue every cached object once, run the queues."""
+    runtime.reset()
+    for ctl in CONTROLLERS:
+        queue = runtime.queues[ctl.kind]
+        queue.resume()
+        for key in list(runtime.index(ctl.index_id)):
+            queue.add(key)
+
+
+async def follow(runtime: Runtime) -> None:
+    """Stop acting at once: no reconcile runs, nothing stays queued."""
+    for queue in runtime.queues.values():
+        await queue.pause()
+    runtime.reset()
+
+
+def _identity() -> str:
+    """This replica's name in the Lease: the pod's name in a cluster, else host and pid."""
+    return os.environ.get("POD_NAME") or f"{os.uname().nodename}-{os.getpid()}"
 
 
 @kopf.on.cleanup()
@@ -97,14 +151,30 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     with contextlib.suppress(TimeoutError):  # what was decided is also told, briefly
         async with asyncio.timeout(5.0):
             await runtime.events.drain()
-    for task in runtime.tasks:
+    for queue in runtime.queues.values():
+        await queue.pause()
+    for task in runtime.tasks:  # the elector releases its Lease on the way out
         task.cancel()
     await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    if runtime.prometheus is not None:
+        await runtime.prometheus.close()
     await runtime.kube.close()
 
 
 @kopf.on.probe(id="queued")
 async def queued(memo: kopf.Memo, **_: Any) -> dict[str, int]:
-    """Keys waiting per work queue, for the /healthz endpoint."""
+    """Keys waiting per work queue, for /healthz; fails while a reconcile is stuck.
+
+    Every request and every reconcile has a timeout, so a reconcile running for twice its
+    timeout means the event loop or a worker is wedged: the probe fails and the kubelet
+    restarts the pod.
+    """
     runtime: Runtime | None = getattr(memo, "runtime", None)
-    return {name: len(q) for name, q in runtime.queues.items()} if runtime else {}
+    if runtime is None:
+        return {}
+    limit = 2 * runtime.settings.reconcile_timeout
+    stuck = {name: q.stuck(limit) for name, q in runtime.queues.items()}
+    wedged = {name: [str(k) for k in keys_] for name, keys_ in stuck.items() if keys_}
+    if wedged:
+        raise RuntimeError(f"reconciles stuck for over {limit:.0f}s: {wedged}")
+    return {name: len(q) for name, q in runtime.queues.items()}

@@ -1,75 +1,57 @@
-"""What every handler of one operator process shares."""
+"""What every controller of one operator process shares, and the two kinds of memory it keeps.
+
+The caches (kopf indexes) are fed by watches and lag our own writes by a moment. Right after
+a write, the next reconcile may still read the old world; without help it would create a
+child it has just created, or write the same status again. Two small records bridge that
+gap, as in client-go:
+
+- :class:`Expectations`: children we created and wait to see in the cache;
+- :class:`OwnWrites`: the status we wrote, until the cache shows the version we made.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
 
 from mlops_operator.kube.client import Kube
 from mlops_operator.kube.events import EventSender
 from mlops_operator.kube.workqueue import WorkQueue
 from mlops_operator.settings import Settings
 
-Key = tuple[str, str]  # (namespace, name)
-
-#: How long a write may stay unseen by the caches before we stop waiting for it.
+#: How long a created child may stay unseen by the caches before we stop waiting for it.
 EXPECTATION_TIMEOUT = 30.0
 
 
-class Overlay:
-    """Our own writes that the watch-fed caches have not shown us yet.
+class Key(NamedTuple):
+    """One object of ours: the kind is part of the key, so a TrainingJob and a
+    ModelDeployment of the same name never share a queue entry or a memory."""
 
-    Right after a write, the next reconcile may still read the old object from the cache.
-    Without this it would write the same status again, or try to create a Job it has just
-    created. client-go calls the second half "expectations".
-    """
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+class Expectations:
+    """Children we created and expect to appear in the cache (client-go's expectations)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._status: dict[Hashable, tuple[str | None, dict[str, Any]]] = {}
-        self._created: dict[Hashable, dict[str, float]] = {}
-        self._held_since: dict[Hashable, float] = {}
-        self._made: dict[Hashable, str] = {}  # the resourceVersion our last write made
+        self._created: dict[Key, dict[str, float]] = {}
 
-    def status(self, key: Hashable, resource_version: str | None) -> dict[str, Any] | None:
-        """The status we wrote, while the cache still holds the version we wrote over."""
-        entry = self._status.get(key)
-        if entry is None:
-            return None
-        if entry[0] != resource_version:  # the cache has caught up (or moved on)
-            del self._status[key]
-            return None
-        return entry[1]
-
-    def wrote_status(
-        self,
-        key: Hashable,
-        over_version: str | None,
-        status: dict[str, Any],
-        new_version: str | None = None,
-    ) -> None:
-        """Record a status write: over which version, what, and the version it made."""
-        self._status[key] = (over_version, status)
-        self._held_since.pop(key, None)
-        if new_version is not None:
-            self._made[key] = new_version
-
-    def is_ours(self, key: Hashable, resource_version: str | None) -> bool:
-        """Whether this version of the object is exactly the one our last write made."""
-        return resource_version is not None and self._made.get(key) == resource_version
-
-    def held(self, key: Hashable) -> float:
-        """Seconds since a status change was first held back (0 the first time asked)."""
-        now = self._clock()
-        return now - self._held_since.setdefault(key, now)
-
-    def created(self, key: Hashable, name: str) -> None:
+    def created(self, key: Key, name: str) -> None:
+        """Record that we created child ``name`` of ``key`` just now."""
         self._created.setdefault(key, {})[name] = self._clock()
 
-    def awaiting(self, key: Hashable, observed: set[str]) -> bool:
+    def awaiting(self, key: Key, observed: set[str]) -> bool:
         """Whether a child we created is still missing from the cache (and not too old)."""
         pending = self._created.get(key)
         if not pending:
@@ -82,25 +64,104 @@ class Overlay:
             del self._created[key]
         return bool(pending)
 
-    def forget(self, key: Hashable) -> None:
-        self._status.pop(key, None)
+    def forget(self, key: Key) -> None:
         self._created.pop(key, None)
+
+    def clear(self) -> None:
+        self._created.clear()
+
+
+@dataclass(frozen=True)
+class Written:
+    """One status write of ours: over which version, what, and the version it made."""
+
+    over: str | None
+    status: BaseModel
+    made: str | None
+
+
+class OwnWrites:
+    """The status we wrote, while the cache still shows the object from before the write.
+
+    Also remembers since when a change has been held back (see the reconciler's hold), and
+    recognises the watch event of our own write, which brings nothing new to decide.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._written: dict[Key, Written] = {}
+        self._held_since: dict[Key, float] = {}
+
+    def wrote(self, key: Key, over: str | None, status: BaseModel, made: str | None) -> None:
+        self._written[key] = Written(over, status, made)
         self._held_since.pop(key, None)
-        self._made.pop(key, None)
+
+    def status(self, key: Key, resource_version: str | None) -> Written | None:
+        """Our last write, if the cache still holds the version we wrote over."""
+        written = self._written.get(key)
+        if written is None:
+            return None
+        if written.over != resource_version:  # the cache has caught up (or moved on)
+            if written.made != resource_version:
+                del self._written[key]
+            return None
+        return written
+
+    def is_ours(self, key: Key, resource_version: str | None) -> bool:
+        """Whether this version of the object is exactly the one our last write made."""
+        written = self._written.get(key)
+        return (
+            written is not None
+            and resource_version is not None
+            and written.made == (resource_version)
+        )
+
+    def held(self, key: Key) -> float:
+        """Seconds since a change was first held back (0 the first time asked)."""
+        now = self._clock()
+        return now - self._held_since.setdefault(key, now)
+
+    def forget(self, key: Key) -> None:
+        self._written.pop(key, None)
+        self._held_since.pop(key, None)
+
+    def clear(self) -> None:
+        self._written.clear()
+        self._held_since.clear()
 
 
 @dataclass
 class Runtime:
-    """The API client, the caches (kopf indexes), the queues, the Event sender, the overlay."""
+    """The API client, the caches (kopf indexes), the queues, the Event sender, the memories."""
 
     kube: Kube
     settings: Settings
-    indices: Mapping[str, Any]  # kopf indexes by name, read-only views kept live by kopf
+    indices: Mapping[str, Any]  # kopf indexes by id, read-only views kept live by kopf
     events: EventSender
     queues: dict[str, WorkQueue[Key]] = field(default_factory=dict)
-    overlay: Overlay = field(default_factory=Overlay)
+    expectations: Expectations = field(default_factory=Expectations)
+    writes: OwnWrites = field(default_factory=OwnWrites)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Per-key scratch memory of controllers (e.g. when pods were last listed); dropped
+    #: with the key. Never a source of truth: losing it costs at most one extra read.
+    scratch: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    prometheus: Any = None  # kube.prometheus.PrometheusClient once a controller needs it
 
     def index(self, name: str) -> Mapping[Any, Any]:
         index: Mapping[Any, Any] = self.indices[name]
         return index
+
+    def forget(self, key: Key) -> None:
+        """Drop everything remembered about ``key`` (the object is gone, or not ours)."""
+        self.expectations.forget(key)
+        self.writes.forget(key)
+        self.scratch.pop(key, None)
+        queue = self.queues.get(key.kind)
+        if queue is not None:
+            queue.forget(key)
+
+    def reset(self) -> None:
+        """Drop all memories: a replica that (re)gains leadership starts from the caches."""
+        self.expectations.clear()
+        self.writes.clear()
+        self.scratch.clear()

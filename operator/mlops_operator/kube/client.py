@@ -24,11 +24,16 @@ USER_AGENT = "mlops-operator"
 class ApiError(Exception):
     """A request the API server refused; ``status`` is the HTTP code."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        #: Seconds the server asked us to wait (429 Too Many Requests, some 503s); the
+        #: work queue retries no sooner.
+        self.retry_after = retry_after
 
     @property
     def not_found(self) -> bool:
@@ -48,14 +53,22 @@ class ApiError(Exception):
         return self.status in (400, 422)
 
 
-class Kube:
-    """JSON-in, JSON-out requests against one cluster."""
+#: Seconds one request may take in all. kubernetes_asyncio sets no timeout by default: one
+#: hung connection would pin a reconcile (and its key) forever.
+REQUEST_TIMEOUT = 30.0
 
-    def __init__(self, api: k8s.ApiClient) -> None:
+
+class Kube:
+    """JSON-in, JSON-out requests against one cluster, each with a timeout."""
+
+    def __init__(self, api: k8s.ApiClient, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self._api = api
+        self.timeout = timeout
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+    async def connect(
+        cls, kubeconfig: str | None = None, *, request_timeout: float = REQUEST_TIMEOUT
+    ) -> Kube:
         """In-cluster credentials when running in a pod, else the kubeconfig."""
         configuration = k8s.Configuration()
         try:
@@ -68,7 +81,7 @@ class Kube:
         configuration.connection_pool_maxsize = 64
         api = k8s.ApiClient(configuration)
         api.user_agent = USER_AGENT
-        return cls(api)
+        return cls(api, timeout=request_timeout)
 
     async def close(self) -> None:
         await self._api.close()
@@ -103,17 +116,18 @@ class Kube:
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
+                _request_timeout=self.timeout,
             )
             code = str(response.status)
             raw = await response.read()
         except ApiException as exc:
             code = str(exc.status)
-            raise _api_error(int(exc.status or 0), exc.reason, exc.body) from None
+            raise _api_error(int(exc.status or 0), exc.reason, exc.body, exc.headers) from None
         finally:
             API_REQUESTS.labels(verb, resource.plural, code).inc()
         # Without preloading, the transport hands back error responses instead of raising.
         if not 200 <= response.status < 300:
-            raise _api_error(response.status, response.reason, raw)
+            raise _api_error(response.status, response.reason, raw, response.headers)
         data: dict[str, Any] = json.loads(raw)
         return data
 
@@ -138,6 +152,12 @@ class Kube:
         path = resource.path(namespace, name, subresource)
         return await self.request("patch", resource, path, patch, content_type=MERGE_PATCH)
 
+    async def replace(
+        self, resource: Resource, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A full update (PUT); ``metadata.resourceVersion`` in ``body`` makes it conditional."""
+        return await self.request("update", resource, resource.path(namespace, name), body)
+
     async def delete(
         self,
         resource: Resource,
@@ -154,7 +174,9 @@ class Kube:
         await self.request("delete", resource, resource.path(namespace, name), options)
 
 
-def _api_error(code: int, reason: str | None, body: str | bytes | None) -> ApiError:
+def _api_error(
+    code: int, reason: str | None, body: str | bytes | None, headers: Any = None
+) -> ApiError:
     """An :class:`ApiError` from a response, using the API's Status object when present."""
     message = ""
     try:
@@ -163,4 +185,13 @@ def _api_error(code: int, reason: str | None, body: str | bytes | None) -> ApiEr
         message = status.get("message", "")
     except (TypeError, ValueError):
         message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-    return ApiError(code, str(reason or ""), str(message))
+    return ApiError(code, str(reason or ""), str(message), _retry_after(headers))
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a ``Retry-After`` header (the API server sends whole seconds)."""
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+        return max(float(value), 0.0) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -51,12 +51,20 @@ def manifest(
 
 
 async def post(kube: Kube, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    """Post one Event; failures are logged, never raised."""
+    """Post one Event; failures of any kind are logged, never raised.
+
+    Not only API refusals: a dropped connection or a timeout must not end the sender task,
+    or every later Event would be lost.
+    """
     body = manifest(involved, type_, reason, message, datetime.now(UTC))
     try:
         await kube.create(EVENTS, involved["namespace"], body)
+    except asyncio.CancelledError:
+        raise
     except ApiError as exc:
         log.warning("event not posted", reason=reason, error=str(exc))
+    except Exception as exc:
+        log.warning("event not posted", reason=reason, error=repr(exc))
 
 
 class EventSender:

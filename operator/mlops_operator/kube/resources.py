@@ -37,8 +37,24 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 PODS = Resource("", "v1", "pods", "Pod")
 SERVICES = Resource("", "v1", "services", "Service")
 EVENTS = Resource("", "v1", "events", "Event")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
 
 BY_KIND = {
     r.kind: r
-    for r in (TRAININGJOBS, MODELDEPLOYMENTS, RETRAINPOLICIES, JOBS, PODS, SERVICES, EVENTS)
+    for r in (
+        TRAININGJOBS,
+        MODELDEPLOYMENTS,
+        RETRAINPOLICIES,
+        JOBS,
+        PODS,
+        SERVICES,
+        EVENTS,
+        LEASES,
+        DEPLOYMENTS,
+        HPAS,
+        HTTPROUTES,
+    )
 }

@@ -9,7 +9,12 @@ and cheap:
   reconcile schedules one more pass after it;
 - a reconcile may ask to run again after a delay (deadlines, TTLs, polling);
 - a reconcile that raises is retried with exponential backoff, so a broken object never
-  spins in a hot loop and never blocks the others.
+  spins in a hot loop and never blocks the others; an error that says when to come back
+  (HTTP 429 with Retry-After) is retried no sooner than that;
+- a reconcile that takes longer than ``timeout`` is cancelled and retried like an error, so
+  one hung connection can never pin a key as busy forever;
+- the queue can be paused (a replica that is not the leader) and resumed: while paused it
+  runs nothing, and it forgets what was queued.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class WorkQueue(Generic[K]):
         workers: int = 8,
         backoff_base: float = 0.5,
         backoff_max: float = 300.0,
+        timeout: float | None = 120.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -56,7 +62,11 @@ class WorkQueue(Generic[K]):
         self._workers = workers
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
+        self._timeout = timeout
         self._clock = clock
+        self._started: dict[K, float] = {}  # busy keys and when their reconcile began
+        self._paused = False
+        self._group: asyncio.Task[None] | None = None
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}  # queued keys and when they are due
         self._busy: set[K] = set()  # keys a worker is reconciling now
@@ -70,6 +80,8 @@ class WorkQueue(Generic[K]):
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Reconcile ``key`` after ``delay`` seconds (or earlier, if already due earlier)."""
+        if self._paused:
+            return
         due = self._clock() + max(delay, 0.0)
         if key in self._busy:
             self._again[key] = min(due, self._again.get(key, due))
@@ -84,6 +96,37 @@ class WorkQueue(Generic[K]):
     def forget(self, key: K) -> None:
         """Drop the key's backoff history (the object is gone)."""
         self._failures.pop(key, None)
+
+    def stuck(self, longer_than: float) -> list[K]:
+        """Keys whose reconcile has been running longer than ``longer_than`` seconds."""
+        now = self._clock()
+        return [k for k, since in self._started.items() if now - since > longer_than]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def pause(self) -> None:
+        """Stop every worker (reconciles in flight are cancelled) and drop what is queued."""
+        self._paused = True
+        group, self._group = self._group, None
+        if group is not None:
+            group.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await group
+        self._heap.clear()
+        self._due.clear()
+        self._busy.clear()
+        self._again.clear()
+        self._started.clear()
+        self._failures.clear()
+        QUEUE_DEPTH.labels(self.name).set(0)
+
+    def resume(self) -> None:
+        """Serve keys again (in the background) after :meth:`pause`."""
+        self._paused = False
+        if self._group is None:
+            self._group = asyncio.create_task(self.run(), name=f"workqueue:{self.name}")
 
     async def run(self) -> None:
         """Serve keys until cancelled."""
@@ -116,14 +159,17 @@ class WorkQueue(Generic[K]):
         while True:
             key = await self._next()
             started = self._clock()
+            self._started[key] = started
             try:
-                after = await self._reconcile(key)
+                async with asyncio.timeout(self._timeout):
+                    after = await self._reconcile(key)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
                 after = min(self._backoff_base * 2 ** (failures - 1), self._backoff_max)
+                after = max(after, float(getattr(exc, "retry_after", None) or 0.0))
                 RECONCILE_ERRORS.labels(self.name).inc()
                 RECONCILE_TOTAL.labels(self.name, "error").inc()
                 log.exception(
@@ -135,6 +181,7 @@ class WorkQueue(Generic[K]):
             finally:
                 RECONCILE_TIME.labels(self.name).observe(self._clock() - started)
                 self._busy.discard(key)
+                self._started.pop(key, None)
             if key in self._again:
                 again = self._again.pop(key)
                 self.add(key, max(again - self._clock(), 0.0))
