@@ -23,9 +23,10 @@ REPO = Path(__file__).resolve().parent.parent
 class OperatorProcess:
     """One ``mlops-operator run`` subprocess; logs go to ``log_path``."""
 
-    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+    def __init__(self, kubeconfig: str, log_path: Path, *args: str) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
         self.health_port = 0
@@ -44,6 +45,7 @@ class OperatorProcess:
                 str(self.metrics_port),
                 "--health-port",
                 str(self.health_port),
+                *self.args,
             ],
             cwd=REPO,
             env=env,

@@ -51,3 +51,43 @@ async def test_create_get_patch_delete_and_their_errors(kubeconfig: str, namespa
         assert gone.value.not_found
     finally:
         await kube.close()
+
+
+async def test_a_merge_patch_with_a_stale_resource_version_is_a_conflict(
+    kubeconfig: str, namespace: str
+) -> None:
+    kube = await Kube.connect(kubeconfig)
+    try:
+        created = await kube.create(CONFIGMAPS, namespace, configmap("rv", a="1"))
+        version = created["metadata"]["resourceVersion"]
+        await kube.patch(CONFIGMAPS, namespace, "rv", {"data": {"a": "2"}})  # someone else
+        with pytest.raises(ApiError) as stale:
+            await kube.patch(
+                CONFIGMAPS,
+                namespace,
+                "rv",
+                {"metadata": {"resourceVersion": version}, "data": {"a": None, "b": "3"}},
+            )
+        assert stale.value.conflict
+        fresh = await kube.get(CONFIGMAPS, namespace, "rv")
+        patched = await kube.patch(
+            CONFIGMAPS,
+            namespace,
+            "rv",
+            {
+                "metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
+                "data": {"a": None, "b": "3"},
+            },
+        )
+        assert patched["data"] == {"b": "3"}  # null removed the key
+    finally:
+        await kube.close()
+
+
+async def test_every_request_has_a_timeout(kubeconfig: str) -> None:
+    kube = await Kube.connect(kubeconfig, request_timeout=0.001)
+    try:
+        with pytest.raises(TimeoutError):
+            await kube.get(CONFIGMAPS, "default", "anything")
+    finally:
+        await kube.close()

@@ -381,3 +381,92 @@ async def test_an_add_during_a_failing_reconcile_retries_at_once() -> None:
         queue.add("k")
         release.set()
         await until(lambda: rec.count("k") == 2, within=0.5)
+
+
+# --- timeouts, Retry-After, stuck keys, pause -----------------------------------------------
+
+
+async def test_a_reconcile_over_its_timeout_is_cancelled_and_retried() -> None:
+    async def script(key: Key, n: int) -> float | None:
+        if n == 0:
+            await asyncio.sleep(10)  # a hung request
+        return None
+
+    recorder = Recorder(script)
+    queue = SpyQueue("t", recorder, workers=1, timeout=0.05, backoff_base=0.01)
+    async with serving(queue):
+        queue.add("a")
+        await until(lambda: recorder.count("a") == 2)
+    assert ("a", 0.01) in queue.adds  # retried with backoff, like any error
+    assert queue.stuck(0.0) == []
+
+
+async def test_retry_after_of_an_error_is_a_lower_bound_of_the_backoff() -> None:
+    class TooMany(Exception):
+        retry_after = 0.2
+
+    async def script(key: Key, n: int) -> float | None:
+        if n == 0:
+            raise TooMany
+        return None
+
+    recorder = Recorder(script)
+    queue = SpyQueue("t", recorder, workers=1, backoff_base=0.01)
+    async with serving(queue):
+        queue.add("a")
+        await until(lambda: recorder.count("a") == 2)
+    assert ("a", 0.2) in queue.adds
+    first, second = recorder.times("a")
+    assert second - first >= 0.2 - EPS
+
+
+async def test_stuck_names_keys_reconciling_longer_than_asked() -> None:
+    release = asyncio.Event()
+
+    async def script(key: Key, n: int) -> float | None:
+        await release.wait()
+        return None
+
+    queue = WorkQueue("t", Recorder(script), workers=2, timeout=None)
+    async with serving(queue):
+        queue.add("slow")
+        await settle(0.05)
+        assert queue.stuck(0.01) == ["slow"]
+        assert queue.stuck(10.0) == []
+        release.set()
+        await until(lambda: queue.stuck(0.0) == [])
+
+
+async def test_a_paused_queue_runs_nothing_and_forgets_what_was_queued() -> None:
+    started = asyncio.Event()
+    cancelled: list[Key] = []
+
+    async def script(key: Key, n: int) -> float | None:
+        if key == "busy":
+            started.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancelled.append(key)
+                raise
+        return None
+
+    recorder = Recorder(script)
+    queue = WorkQueue("t", recorder, workers=2)
+    queue.resume()
+    queue.add("busy")
+    await started.wait()
+    queue.add("later", 0.05)
+    await queue.pause()
+    assert queue.paused
+    assert cancelled == ["busy"]  # the reconcile in flight is cancelled
+    assert len(queue) == 0
+    queue.add("ignored")  # a watch event while another replica leads
+    await settle(0.1)
+    assert recorder.count("later") == 0
+    assert recorder.count("ignored") == 0
+
+    queue.resume()
+    queue.add("after")
+    await until(lambda: recorder.count("after") == 1)
+    await queue.pause()
