@@ -21,7 +21,7 @@ from mlops_operator.api.keys import ATTEMPT_LABEL as ATTEMPT_LABEL
 from mlops_operator.api.keys import owner_label
 from mlops_operator.api.trainingjob import Framework, TrainingJob
 from mlops_operator.core.meta import child_labels, owner_reference
-from mlops_operator.core.training import frameworks
+from mlops_operator.core.training import frameworks, shapes
 from mlops_operator.settings import TrainingDefaults
 
 TRAINER = "trainer"
@@ -138,7 +138,12 @@ def job(
 def pod_template(
     tj: TrainingJob, attempt: int, defaults: TrainingDefaults, labels: dict[str, str]
 ) -> dict[str, Any]:
-    """Every pod of an attempt: our pod, then the user's ``podTemplate`` merged over it."""
+    """Every pod of an attempt: our pod, then the user's ``podTemplate`` merged over it.
+
+    Raises :class:`~mlops_operator.api.parse.InvalidSpec` naming the field when the user's
+    pass-through data (env, resources, the pod spec fragment) has a wrong JSON type.
+    """
+    shapes.check(tj)
     spec = tj.spec
     name = tj.metadata.name or ""
     container: dict[str, Any] = {
@@ -227,7 +232,8 @@ def hp_env_name(key: str) -> str:
 
 
 def _resources(user: dict[str, Any] | None, gpus: int, gpu_resource: str) -> dict[str, Any]:
-    resources = {k: copy.deepcopy(v) for k, v in (user or {}).items() if isinstance(v, dict)}
+    # Shapes are checked: requests and limits are maps, claims a list.
+    resources = {k: copy.deepcopy(v) for k, v in (user or {}).items() if v is not None}
     if gpus:
         resources.setdefault("limits", {})[gpu_resource] = gpus
     return resources
@@ -237,11 +243,14 @@ def merge_pod_spec(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, An
     """Merge the user's pod spec fragment over ours.
 
     Maps merge key by key (the user wins), the lists in :data:`_APPENDED_LISTS` are
-    extended, other values are replaced. In ``containers``, an entry named ``trainer``
-    merges into the main container; any other entry is added (a sidecar).
+    extended, other values are replaced; a null counts as absent. In ``containers``, an
+    entry named ``trainer`` (or unnamed) merges into the main container; any other entry is
+    added (a sidecar). The shapes are those :mod:`.shapes` checked.
     """
     merged = dict(ours)
     for key, value in theirs.items():
+        if value is None:
+            continue
         if key == "containers" and isinstance(value, list):
             merged[key] = _merge_containers(merged.get(key, []), value)
         else:
@@ -252,13 +261,14 @@ def merge_pod_spec(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, An
 def _merge_containers(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[Any]:
     result = [dict(c) for c in ours]
     for container in theirs:
-        name = container.get("name", TRAINER)
+        name = TRAINER if container.get("name") is None else container["name"]
         target = next((c for c in result if c.get("name") == name), None)
         if target is None:
             result.append(container)
         else:
             for key, value in container.items():
-                target[key] = _merge_value(key, target.get(key), value)
+                if value is not None:
+                    target[key] = _merge_value(key, target.get(key), value)
     return result
 
 
@@ -266,7 +276,8 @@ def _merge_value(key: str, ours: Any, theirs: Any) -> Any:
     if isinstance(ours, dict) and isinstance(theirs, dict):
         merged = dict(ours)
         for k, v in theirs.items():
-            merged[k] = _merge_value(k, merged.get(k), v)
+            if v is not None:
+                merged[k] = _merge_value(k, merged.get(k), v)
         return merged
     if key in _APPENDED_LISTS and isinstance(ours, list) and isinstance(theirs, list):
         return ours + theirs
