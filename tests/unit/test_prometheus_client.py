@@ -3,7 +3,7 @@
 The fake answers each query with a canned HTTP response, so every shape Prometheus (or a
 proxy in front of it) can send is covered without a Prometheus: results of each type,
 errors, warnings, HTML pages, slow and oversized answers. The real Prometheus is in
-tests/integration/test_prometheus_client.py.
+tests/integration/test_prometheus_queries.py.
 """
 
 from __future__ import annotations
@@ -303,7 +303,17 @@ async def test_timeout(fake: FakePrometheus) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["prometheus:9090", "/api", "ftp://prometheus", "http://[::1", "http://x:port"]
+    "address",
+    [
+        "prometheus:9090",
+        "/api",
+        "ftp://prometheus",
+        "http://[::1",
+        "http://x:port",
+        "http://x:99999",
+        "http://a..b:9090",
+        "http://" + "a" * 300,
+    ],
 )
 async def test_invalid_address(client: PrometheusClient, address: str) -> None:
     reading = await client.query(address, "up")

@@ -138,10 +138,14 @@ class PrometheusClient:
             return Reading.missing(
                 Problem.UNREACHABLE, f"no answer from {address} within {self.timeout:g}s"
             )
-        except aiohttp.InvalidURL:
-            return _bad_address(address)
         except aiohttp.ClientError as exc:
+            if isinstance(exc, aiohttp.InvalidURL):
+                return _bad_address(address)
             return Reading.missing(Problem.UNREACHABLE, f"{address}: {_describe(exc)}")
+        except ValueError:
+            # Building the URL refuses some hosts the check above lets through, with a bare
+            # UnicodeError (an empty or over-long label: "a..b"). Nothing else here raises it.
+            return _bad_address(address)
         reading, warnings = interpret(status, body)
         if warnings:
             log.warning(
