@@ -51,6 +51,7 @@ __all__ = [
     "RetrainPolicyPhase",
     "RetrainPolicySpec",
     "RetrainPolicyStatus",
+    "RunStart",
     "Schedule",
     "TrainingJobTemplate",
     "TriggerReason",
@@ -219,6 +220,8 @@ class RetrainPolicyCondition(StrEnum):
     RETRAINING = "Retraining"
     COOLING_DOWN = "CoolingDown"
     SUSPENDED = "Suspended"
+    PROMOTED = "Promoted"
+    """Whether the last successful run's model became ``status.latestModel``, and why not."""
 
 
 class TriggerReason(StrEnum):
@@ -233,9 +236,13 @@ class LastTrigger(ApiModel):
     """The last trigger that started a retrain."""
 
     time: Timestamp
+    """When it fired: the scheduled time, or when the drift value or the annotation was
+    acted on."""
     reason: TriggerReason
     value: str | None = None
     """The drift value, the scheduled time or the annotation's value, as text."""
+    query: str | None = None
+    """The drift query whose value breached (drift triggers only)."""
 
 
 class LatestModel(ApiModel):
@@ -248,28 +255,56 @@ class LatestModel(ApiModel):
     """When it was promoted."""
 
 
+class RunStart(ApiModel):
+    """A run the policy started, for the rolling ``maxRetrainsPerDay`` budget."""
+
+    training_job: str
+    time: Timestamp
+
+
 class RetrainPolicyStatus(StatusBase):
     """What the operator observed; written only by the operator.
 
-    Condition types: ``Ready``, ``Breaching``, ``Retraining``, ``CoolingDown``, ``Suspended``.
+    Condition types: ``Ready``, ``Breaching``, ``Retraining``, ``CoolingDown``, ``Suspended``,
+    ``Promoted``.
+
+    A policy whose triggers are quiet writes no status at all: an evaluation of the drift
+    query is written only when it changes something (the breach window opens or closes, the
+    query stops or starts returning data, or the value moves by more than a tenth of the
+    threshold), so ``lastValue`` and ``lastEvaluationTime`` show the last such evaluation.
     """
 
     phase: RetrainPolicyPhase | None = None
     """One word for humans; logic reads conditions."""
     last_value: float | None = None
-    """Last value of the drift query."""
+    """The drift query's value as last written (see above); absent while it has none."""
     last_evaluation_time: Timestamp | None = None
+    """When ``lastValue`` (or the lack of one) was read."""
     breaching_since: Timestamp | None = None
-    """When the value went above the threshold (absent: not breaching)."""
+    """Start of the current breach window: the first of the consecutive evaluations above
+    the threshold (absent: not breaching). A run started by the breach closes the window, so
+    a drift that persists starts another run only after a new full ``for`` (and the
+    cooldown)."""
     last_trigger: LastTrigger | None = None
     next_eligible_time: Timestamp | None = None
-    """End of the cooldown."""
+    """While the cooldown or the daily budget holds new runs back: when they end."""
     active_training_job: str | None = None
     """The running retrain, if any."""
     last_training_job: str | None = None
     """The last finished retrain."""
+    last_completion_time: Timestamp | None = None
+    """When ``lastTrainingJob`` finished; the cooldown counts from it."""
     latest_model: LatestModel | None = None
     """The newest promoted model."""
+    last_schedule_time: Timestamp | None = None
+    """The last scheduled time that started a run (or was answered by a run)."""
+    handled_retrain: str | None = None
+    """The last value of annotation ``mlops.dev/retrain`` acted on."""
+    handled_promote: str | None = None
+    """The last value of annotation ``mlops.dev/promote`` acted on."""
+    recent_runs: Annotated[list[RunStart], Field(max_length=256)] | None = None
+    """Runs started in the 24 hours before the newest one, oldest first: the rolling
+    ``maxRetrainsPerDay`` budget, which pruning finished runs cannot reset."""
 
 
 class RetrainPolicy(CustomResource):
