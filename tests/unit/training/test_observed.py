@@ -13,8 +13,10 @@ from mlops_operator.core.training.observed import (
     JobState,
     Observed,
     PodState,
+    create_failure,
     job_state,
     pod_state,
+    termination_message,
 )
 
 UID = "3d0c5d8e-6f4b-4a34-9a0e-2f1b7c9e8d10"
@@ -460,6 +462,157 @@ def test_pod_without_status_is_pending_and_without_index_annotation_is_node_zero
     del body["status"]
     del body["metadata"]["annotations"]
     assert pod_state(body) == PodState(name="llm-a1-3-x7k2p", attempt=1, index=0, phase="Pending")
+
+
+METRICS = '{"metrics": {"accuracy": 0.93}}'
+
+
+def test_succeeded_pod_carries_the_main_containers_termination_message() -> None:
+    # The sidecar is listed first (the kubelet does not keep the spec's order) and wrote
+    # its own message: the trainer's is the one that counts.
+    body = raw_pod(
+        0,
+        status={
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {
+                    "name": "log-shipper",
+                    "state": {"terminated": {"exitCode": 0, "message": "flushed 3 files"}},
+                },
+                {
+                    "name": "trainer",
+                    "state": {
+                        "terminated": {"exitCode": 0, "reason": "Completed", "message": METRICS}
+                    },
+                },
+            ],
+        },
+    )
+    state = pod_state(body)
+    assert state == PodState(
+        name="llm-a1-0-x7k2p",
+        attempt=1,
+        index=0,
+        phase="Succeeded",
+        termination_message=METRICS,
+    )
+
+
+def test_termination_message_of_a_pod_without_a_trainer_container_is_the_first() -> None:
+    body = raw_pod(
+        0,
+        status={
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {"name": "main", "state": {"terminated": {"exitCode": 0, "message": "hello"}}},
+                {"name": "other", "state": {"terminated": {"exitCode": 0, "message": "bye"}}},
+            ],
+        },
+    )
+    state = pod_state(body)
+    assert state is not None
+    assert state.termination_message == "hello"
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"name": "trainer", "state": {"terminated": {"exitCode": 0}}},
+        {"name": "trainer", "state": {"terminated": None}},
+        {"name": "trainer", "state": {"running": {}}},
+        {"name": "trainer", "state": None},
+        {"name": "trainer"},
+    ],
+    ids=["no-message", "null-terminated", "running", "null-state", "no-state"],
+)
+def test_pod_without_a_termination_message(container: dict[str, Any]) -> None:
+    state = pod_state(raw_pod(0, status={"phase": "Running", "containerStatuses": [container]}))
+    assert state is not None
+    assert state.termination_message is None
+
+
+def test_the_termination_message_read_is_rank_zeros_that_succeeded() -> None:
+    pods = [
+        PodState("llm-a1-1-b", 1, 1, "Succeeded", termination_message="rank 1"),
+        PodState("llm-a1-0-a", 1, 0, "Failed", exit_code=1, termination_message="old"),
+        PodState("llm-a1-0-c", 1, 0, "Succeeded", termination_message=METRICS),
+    ]
+    assert termination_message(pods) == METRICS
+    assert termination_message(pods[:2]) is None
+    assert termination_message([]) is None
+
+
+# --- FailedCreate Events ----------------------------------------------------------------
+
+JOB = JobState(name="llm-a1", uid="job-uid-1", attempt=1, suspended=False)
+NO_SA = (
+    'Error creating: pods "llm-a1-0-" is forbidden: error looking up service account '
+    'ml/trainer: serviceaccount "trainer" not found'
+)
+QUOTA = (
+    'Error creating: pods "llm-a1-1-" is forbidden: exceeded quota: gpus, requested: '
+    "requests.nvidia.com/gpu=4, used: requests.nvidia.com/gpu=8, limited: "
+    "requests.nvidia.com/gpu=8"
+)
+
+
+def core_event(
+    message: str, last: str, *, uid: str = "job-uid-1", reason: str = "FailedCreate"
+) -> dict[str, Any]:
+    """A core/v1 Event the Job controller posts, as the apiserver returns it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "llm-a1.1879", "namespace": "ml", "creationTimestamp": last},
+        "involvedObject": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": "llm-a1",
+            "namespace": "ml",
+            "uid": uid,
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": "job-controller"},
+        "firstTimestamp": "2026-11-22T04:00:01Z",
+        "lastTimestamp": last,
+        "count": 3,
+        "type": "Warning",
+    }
+
+
+def test_create_failure_is_the_newest_failed_create_event_of_the_job() -> None:
+    events = [
+        core_event(QUOTA, "2026-11-22T04:05:00Z"),
+        core_event(NO_SA, "2026-11-22T04:01:00Z"),
+        core_event("Created pod: llm-a1-0-x", "2026-11-22T04:09:00Z", reason="SuccessfulCreate"),
+    ]
+    assert create_failure(events, JOB) == QUOTA
+    assert create_failure(events[1:], JOB) == NO_SA
+
+
+def test_create_failure_ignores_events_of_an_older_job_with_the_same_name() -> None:
+    events = [core_event(NO_SA, "2026-11-22T04:01:00Z", uid="job-uid-of-a-deleted-run")]
+    assert create_failure(events, JOB) is None
+    assert create_failure([], JOB) is None
+
+
+def test_create_failure_reads_events_k8s_io_v1_too() -> None:
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "llm-a1.1879", "creationTimestamp": "2026-11-22T04:00:01Z"},
+        "regarding": {"kind": "Job", "name": "llm-a1", "uid": "job-uid-1"},
+        "reason": "FailedCreate",
+        "note": NO_SA,
+        "eventTime": None,
+        "deprecatedLastTimestamp": "2026-11-22T04:03:00Z",
+        "series": {"count": 4, "lastObservedTime": "2026-11-22T04:07:00.123456Z"},
+    }
+    older = core_event(QUOTA, "2026-11-22T04:06:00Z")
+    assert create_failure([event, older], JOB) == NO_SA
+    broken = {**event, "series": None, "deprecatedLastTimestamp": "yesterday"}
+    assert create_failure([broken, older], JOB) == QUOTA  # no usable time: the oldest
 
 
 @pytest.mark.parametrize("attempt", [None, "latest"])

@@ -7,12 +7,16 @@ Built from raw API dicts by pure functions, tested by equality.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mlops_operator.api.keys import ATTEMPT_LABEL
+from mlops_operator.core.training.builders import TRAINER
+
+#: The reason of the Events the Job controller posts on a Job when it cannot create a pod.
+FAILED_CREATE = "FailedCreate"
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,27 @@ class PodState:
     unschedulable: str | None = None  # the scheduler's message, while it cannot place it
     exit_code: int | None = None
     terminated_reason: str | None = None
+    #: What the main container wrote to its termination message (``/dev/termination-log``).
+    termination_message: str | None = None
 
 
 @dataclass(frozen=True)
 class Observed:
-    """Everything the operator has seen of one run's children."""
+    """Everything the operator has seen of one run's children.
+
+    ``jobs`` and ``service`` come from the caches; the rest only from the extra reads that
+    :func:`~mlops_operator.core.training.reconcile.reads` asks for, and is empty otherwise.
+    """
 
     jobs: tuple[JobState, ...] = ()
     pods: tuple[PodState, ...] = ()
     service: bool = False
+    #: The newest ``FailedCreate`` Event message of the current attempt's Job (see
+    #: :func:`create_failure`): why the Job controller cannot create its pods.
+    create_failure: str | None = None
+    #: The rank-0 pod's termination message once its attempt completed (see
+    #: :func:`termination_message`); None when it wrote none or the pod is gone.
+    termination_message: str | None = None
 
     def job(self, attempt: int) -> JobState | None:
         return next((j for j in self.jobs if j.attempt == attempt), None)
@@ -115,12 +131,18 @@ def pod_state(body: Mapping[str, Any]) -> PodState | None:
         ):
             unschedulable = str(condition.get("message") or "Unschedulable")
     exit_code, reason = None, None
-    for container in status.get("containerStatuses") or []:
+    containers = status.get("containerStatuses") or []
+    for container in containers:
         terminated = (container.get("state") or {}).get("terminated")
         if terminated and terminated.get("exitCode"):
             exit_code = int(terminated["exitCode"])
             reason = terminated.get("reason")
             break
+    # The main container's, else the first's: the kubelet does not keep the spec's order.
+    main = next((c for c in containers if c.get("name") == TRAINER), None)
+    if main is None and containers:
+        main = containers[0]
+    message = (((main or {}).get("state") or {}).get("terminated") or {}).get("message")
     return PodState(
         name=str(meta.get("name", "")),
         attempt=attempt,
@@ -129,7 +151,49 @@ def pod_state(body: Mapping[str, Any]) -> PodState | None:
         unschedulable=unschedulable,
         exit_code=exit_code,
         terminated_reason=reason,
+        termination_message=str(message) if message is not None else None,
     )
+
+
+def termination_message(pods: Iterable[PodState]) -> str | None:
+    """The termination message of the attempt's rank-0 pod (index 0) that succeeded."""
+    for pod in pods:
+        if pod.index == 0 and pod.phase == "Succeeded":
+            return pod.termination_message
+    return None
+
+
+def create_failure(events: Iterable[Mapping[str, Any]], job: JobState) -> str | None:
+    """The message of the newest ``FailedCreate`` Event about this very Job (by UID).
+
+    Takes core/v1 Events (``involvedObject``, ``message``) or events.k8s.io/v1 ones
+    (``regarding``, ``note``); an Event about an older Job of the same name is ignored.
+    """
+    newest: tuple[datetime, str] | None = None
+    for event in events:
+        about = event.get("involvedObject") or event.get("regarding") or {}
+        if event.get("reason") != FAILED_CREATE or about.get("uid") != job.uid:
+            continue
+        message = str(event.get("message") or event.get("note") or FAILED_CREATE)
+        when = _event_time(event)
+        if newest is None or when >= newest[0]:
+            newest = (when, message)
+    return newest[1] if newest else None
+
+
+def _event_time(event: Mapping[str, Any]) -> datetime:
+    """When an Event last happened: the newest of the times either API may set."""
+    series = event.get("series") or {}
+    meta = event.get("metadata") or {}
+    candidates = (
+        series.get("lastObservedTime"),
+        event.get("lastTimestamp"),
+        event.get("deprecatedLastTimestamp"),
+        event.get("eventTime"),
+        meta.get("creationTimestamp"),
+    )
+    times = [t for t in (_safe_time(c) for c in candidates) if t is not None]
+    return max(times) if times else datetime.min.replace(tzinfo=UTC)
 
 
 def _int(value: Any) -> int | None:
@@ -143,3 +207,10 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _safe_time(value: Any) -> datetime | None:
+    try:
+        return _time(value)
+    except ValueError:
+        return None
