@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from mlops_operator.api.keys import ATTEMPT_LABEL, MANAGED_BY, OPERATOR, TRAININGJOB_LABEL
+from mlops_operator.api.keys import (
+    ATTEMPT_LABEL,
+    MANAGED_BY,
+    OPERATOR,
+    RETRAINPOLICY_LABEL,
+    TRAININGJOB_LABEL,
+    TRIGGER_QUERY_ANNOTATION,
+    TRIGGER_REASON_ANNOTATION,
+    TRIGGER_TIME_ANNOTATION,
+    TRIGGER_VALUE_ANNOTATION,
+)
 from mlops_operator.api.trainingjob import TrainingJob
 from mlops_operator.core.plan import Create, Delete, Event, Patch, Plan
 from mlops_operator.core.training import builders
@@ -27,8 +37,10 @@ from mlops_operator.core.training.observed import (
 from mlops_operator.core.training.reconcile import (
     PODS_GRACE,
     PODS_RECHECK,
+    Reads,
     invalid,
     pods_wanted,
+    reads,
     reconcile,
 )
 from mlops_operator.settings import TrainingDefaults
@@ -528,6 +540,7 @@ def test_complete_job_succeeds_with_the_model_uri() -> None:
         "attempts": 1,
         "nodes": {"active": 0, "ready": 0, "succeeded": 2, "failed": 0},
         "model": {"uri": MODEL},
+        "metrics": {},  # read once: the pod wrote no termination message
     }
     assert plan.events == [Event("Normal", "Succeeded", message)]
     assert (plan.creates, plan.patches, plan.deletes, plan.requeue_after) == ([], [], [], None)
@@ -927,6 +940,7 @@ def succeeded_status(done: datetime) -> dict[str, Any]:
         "attempts": 1,
         "nodes": {"active": 0, "ready": 0, "succeeded": 2, "failed": 0},
         "model": {"uri": MODEL},
+        "metrics": {},
     }
 
 
@@ -1147,23 +1161,63 @@ def test_invalid_spec_never_overrides_a_finished_run() -> None:
     assert dumped["conditions"] == succeeded_status(done)["conditions"]
 
 
-# --- pods are read only for an attempt slow to start -----------------------------------
+# --- the extra reads: pods, FailedCreate Events, the metrics pod ----------------------
 
 
 def test_pods_are_not_wanted_while_an_attempt_starts_normally() -> None:
     tj = make_tj(status=running_status())
-    assert pods_wanted(tj, (running(ready=0),), START + timedelta(seconds=2)) is None
-    assert pods_wanted(tj, (running(ready=2),), START + timedelta(minutes=5)) is None
-    assert pods_wanted(tj, (suspended(1, START),), START + timedelta(minutes=5)) is None
-    assert pods_wanted(tj, (), START + timedelta(minutes=5)) is None
-    # The Job controller has not made the pods yet: nothing to read.
-    assert pods_wanted(tj, (job(1, active=0, start=START),), START + timedelta(minutes=5)) is None
+    assert reads(tj, (running(ready=0),), START + timedelta(seconds=2)) == Reads()
+    assert reads(tj, (running(ready=2),), START + timedelta(minutes=5)) == Reads()
+    assert reads(tj, (suspended(1, START),), START + timedelta(minutes=5)) == Reads()
+    assert reads(tj, (), START + timedelta(minutes=5)) == Reads()
 
 
 def test_pods_of_a_slow_attempt_are_wanted_after_the_grace() -> None:
     tj = make_tj(status=running_status())
     jobs = (failed(1, START), running(attempt=2, ready=1))
-    assert pods_wanted(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == 2
+    assert reads(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == Reads(pods_of_attempt=2)
+    assert pods_wanted(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == 2  # until replaced
+
+
+def test_events_of_a_job_without_pods_are_wanted_after_the_grace() -> None:
+    # The Job controller has made no pod: its FailedCreate Events say why.
+    tj = make_tj(status=created_status())
+    no_pods = job(1, active=0, start=START)
+    assert reads(tj, (no_pods,), START + timedelta(seconds=PODS_GRACE - 1)) == Reads()
+    assert reads(tj, (no_pods,), START + timedelta(seconds=PODS_GRACE)) == Reads(
+        job_events="llm-a1"
+    )
+    # Not before the Job has started, nor while Kueue holds it, nor for a finished run.
+    assert reads(tj, (job(1, start=None),), START + timedelta(minutes=5)) == Reads()
+    assert reads(tj, (suspended(1),), START + timedelta(minutes=5)) == Reads()
+    last = make_tj(status=created_status(), backoffLimit=0)
+    failed_run = with_status(last, reconcile(last, seen(failed(1, START)), START, D))
+    assert failed_run.status.phase == "Failed"
+    assert reads(failed_run, (no_pods,), START + timedelta(minutes=5)) == Reads()
+
+
+def test_the_metrics_pod_is_wanted_once_the_attempt_completed() -> None:
+    done = START + timedelta(seconds=5000)
+    tj = make_tj(status=running_status())
+    jobs = (failed(1, START), complete(2, done))
+    assert reads(tj, jobs, done) == Reads(metrics_pod_of=2)
+    # Also for a run that succeeded before metrics were recorded.
+    before = {k: v for k, v in succeeded_status(done).items() if k != "metrics"}
+    assert reads(make_tj(status=before), (complete(1, done),), done) == Reads(metrics_pod_of=1)
+    # Once recorded, never again.
+    assert reads(make_tj(status=succeeded_status(done)), (complete(1, done),), done) == Reads()
+    # A failed run has no metrics to read.
+    last = make_tj(status=running_status(), backoffLimit=0)
+    failed_run = with_status(last, reconcile(last, seen(failed(1, START)), START, D))
+    assert failed_run.status.phase == "Failed"
+    assert reads(failed_run, (complete(1, done),), done) == Reads()
+
+
+def test_a_finished_run_reads_nothing_for_a_straggling_attempt() -> None:
+    done = START + timedelta(seconds=5000)
+    tj = make_tj(status=succeeded_status(done))
+    jobs = (complete(1, done), job(2, active=2, start=START))
+    assert reads(tj, jobs, done + timedelta(minutes=5)) == Reads()
 
 
 def test_a_starting_attempt_is_looked_at_again_when_its_grace_ends() -> None:
@@ -1195,3 +1249,396 @@ def test_a_failed_run_shows_the_node_counts_of_its_last_attempt() -> None:
     assert dumped(plan) is not None
     assert dumped(plan)["phase"] == "Failed"
     assert dumped(plan)["nodes"] == {"active": 0, "ready": 0, "succeeded": 1, "failed": 1}
+
+
+# --- Kueue: the deadline clock stops while the run waits in the queue ---------------------
+
+QUEUE = "team-a-gpus"
+EVICTED_MESSAGE = (
+    "attempt 1 was evicted by Kueue (preempted, or its workload stopped); "
+    f"waiting to be admitted again from queue {QUEUE}"
+)
+
+
+def admitted_status() -> dict[str, Any]:
+    """A queued run that Kueue admitted at START; all its nodes ready since START + 60 s."""
+    status = running_status()
+    status["conditions"].append(cond("Queued", "False", "Admitted", "admitted", START))
+    return status
+
+
+def test_a_run_evicted_by_kueue_is_queued_again_not_failed_nor_restarted() -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    evicted = START + timedelta(seconds=1000)
+    # Kueue suspended the Job again and cleared its startTime; its pods are gone.
+    plan = reconcile(tj, seen(suspended(1)), evicted, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Queued"
+    assert dumped(plan)["attempts"] == 1
+    assert condition(plan, "Queued") == cond("Queued", "True", "Evicted", EVICTED_MESSAGE, evicted)
+    assert condition(plan, "Running") == cond(
+        "Running", "False", "Evicted", EVICTED_MESSAGE, evicted
+    )
+    assert {"Failed", "Restarting", "Succeeded"}.isdisjoint(condition_types(plan))
+    assert plan.events == [Event("Normal", "Evicted", EVICTED_MESSAGE)]
+    assert (plan.creates, plan.patches, plan.deletes) == ([], [], [])  # Kueue's to resume
+    assert plan.requeue_after is None  # the deadline clock is stopped
+
+
+def test_an_evicted_run_waits_in_the_queue_past_its_deadline_without_failing() -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    evicted = START + timedelta(seconds=1000)
+    first = reconcile(tj, seen(suspended(1)), evicted, D)
+    # Three hours later the wall clock is far past START + 2 h; the run was active 1000 s.
+    later = evicted + timedelta(hours=3)
+    plan = reconcile(with_status(tj, first), seen(suspended(1)), later, D)
+    assert dumped(plan) == dumped(first)  # the same stint in the queue: nothing moves
+    assert plan.events == []
+    assert plan.requeue_after is None
+
+
+def test_readmitted_the_queued_time_is_added_to_suspended_seconds() -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    evicted = START + timedelta(seconds=1000)
+    queued = with_status(tj, reconcile(tj, seen(suspended(1)), evicted, D))
+    readmitted = evicted + timedelta(hours=3)
+    # The Job controller restarted the Job at re-admission; we look 30 s later.
+    now = readmitted + timedelta(seconds=30)
+    plan = reconcile(queued, seen(job(1, active=2, start=readmitted)), now, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Pending"  # attempt 1 starts again: no restart
+    assert dumped(plan)["attempts"] == 1
+    assert dumped(plan)["suspendedSeconds"] == 3 * 3600  # until the Job started again
+    assert condition(plan, "Queued") == cond("Queued", "False", "Admitted", "admitted", now)
+    assert plan.events == []
+    # Active 1000 s before the eviction and 30 s since: 2 h - 1030 s are left.
+    running_again = reconcile(with_status(queued, plan), seen(running(start=readmitted)), now, D)
+    assert running_again.requeue_after == pytest.approx(DEADLINE - 1030)
+    assert dumped(running_again) is not None
+    assert dumped(running_again)["suspendedSeconds"] == 3 * 3600  # counted once
+
+
+def test_after_readmission_the_deadline_counts_only_active_time() -> None:
+    status = admitted_status()
+    status["suspendedSeconds"] = 3 * 3600
+    tj = make_tj(status=status, queueName=QUEUE)
+    readmitted = START + timedelta(seconds=1000 + 3 * 3600)
+    just_before = START + timedelta(seconds=DEADLINE + 3 * 3600 - 1)
+    plan = reconcile(tj, seen(running(start=readmitted)), just_before, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
+    at_deadline = reconcile(
+        tj, seen(running(start=readmitted)), START + timedelta(seconds=DEADLINE + 3 * 3600), D
+    )
+    assert dumped(at_deadline) is not None
+    assert condition(at_deadline, "Failed")["reason"] == "DeadlineExceeded"
+
+
+def test_a_run_evicted_after_its_deadline_passed_fails() -> None:
+    # The operator was down when the run ran out of time; Kueue evicted it afterwards.
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    now = START + timedelta(seconds=DEADLINE + 600)
+    plan = reconcile(tj, seen(suspended(1)), now, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Failed"
+    assert condition(plan, "Failed")["reason"] == "DeadlineExceeded"
+    assert plan.deletes == [Delete("Job", "llm-a1", "job-uid-1")]
+
+
+def test_a_later_attempt_waiting_in_the_queue_does_not_spend_the_deadline() -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    broke = START + timedelta(seconds=1000)
+    restart = reconcile(tj, seen(failed(1, broke)), broke, D)
+    # Attempt 2 is created suspended for Kueue, with what the run has left.
+    assert [c.name for c in restart.creates] == ["llm-a2"]
+    assert restart.creates[0].manifest["spec"]["suspend"] is True
+    assert restart.creates[0].manifest["spec"]["activeDeadlineSeconds"] == DEADLINE - 1000
+    assert dumped(restart) is not None
+    assert dumped(restart)["phase"] == "Queued"
+    message = f"waiting for Kueue to admit it from queue {QUEUE}"
+    assert condition(restart, "Queued") == cond(
+        "Queued", "True", "WaitingForAdmission", message, broke
+    )
+    assert restart.requeue_after is None
+    tj2 = with_status(tj, restart)
+
+    # Two hours in the queue: the wall clock passes START + 2 h, the run does not fail.
+    waiting = reconcile(tj2, seen(failed(1, broke), suspended(2)), broke + timedelta(hours=2), D)
+    assert dumped(waiting) == dumped(restart)
+
+    admitted = broke + timedelta(hours=2)
+    now = admitted + timedelta(seconds=30)
+    plan = reconcile(tj2, seen(failed(1, broke), running(2, start=admitted)), now, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Running"
+    assert dumped(plan)["attempts"] == 2
+    assert dumped(plan)["suspendedSeconds"] == 2 * 3600
+    assert plan.requeue_after == pytest.approx(DEADLINE - 1030)
+
+
+def test_a_queued_run_suspended_then_resumed_is_not_evicted() -> None:
+    tj = make_tj(status=created_status(), queueName=QUEUE)
+    queued = with_status(tj, reconcile(tj, seen(suspended(1)), T0 + timedelta(seconds=3), D))
+    paused = queued.model_copy(update={"spec": queued.spec.model_copy(update={"suspend": True})})
+    held = reconcile(paused, seen(suspended(1)), T0 + timedelta(minutes=1), D)
+    # Taken out of the queue by the user, not admitted by Kueue.
+    assert condition(held, "Queued")["reason"] == "Suspended"
+    resumed = reconcile(with_status(tj, held), seen(suspended(1)), T0 + timedelta(minutes=2), D)
+    assert dumped(resumed) is not None
+    assert dumped(resumed)["phase"] == "Queued"
+    assert condition(resumed, "Queued")["reason"] == "WaitingForAdmission"
+    assert [e.reason for e in resumed.events] == ["Resumed"]
+
+
+def test_suspended_by_spec_then_requeued_counts_both_pauses_once() -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    s1 = START + timedelta(seconds=1000)
+    suspended_tj = tj.model_copy(update={"spec": tj.spec.model_copy(update={"suspend": True})})
+    first = reconcile(suspended_tj, seen(running()), s1, D)
+    assert first.patches == [Patch("Job", "llm-a1", {"spec": {"suspend": True}})]
+    # Unsuspended an hour later: the Job stays suspended until Kueue admits it again.
+    s2 = s1 + timedelta(hours=1)
+    back = reconcile(with_status(tj, first), seen(suspended(1)), s2, D)
+    assert dumped(back) is not None
+    assert dumped(back)["phase"] == "Queued"
+    assert condition(back, "Queued")["reason"] == "WaitingForAdmission"
+    assert dumped(back)["suspendedSeconds"] == 3600
+    assert back.patches == []
+    s3 = s2 + timedelta(hours=2)
+    plan = reconcile(with_status(tj, back), seen(job(1, active=2, start=s3)), s3, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["suspendedSeconds"] == 3 * 3600
+
+
+def test_a_queued_run_that_never_started_counts_no_suspended_time() -> None:
+    tj = make_tj(status=created_status(), queueName=QUEUE)
+    queued = with_status(tj, reconcile(tj, seen(suspended(1)), T0 + timedelta(seconds=3), D))
+    admitted = T0 + timedelta(hours=5)
+    plan = reconcile(queued, seen(running(start=admitted)), admitted + timedelta(seconds=20), D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["startTime"] == ts(admitted)
+    assert "suspendedSeconds" not in dumped(plan)
+    assert plan.requeue_after == pytest.approx(DEADLINE - 20)
+
+
+@pytest.mark.parametrize("name", ["evicted", "readmitted"])
+def test_kueue_states_are_fixed_points(name: str) -> None:
+    tj = make_tj(status=admitted_status(), queueName=QUEUE)
+    evicted = START + timedelta(seconds=1000)
+    observed = {
+        "evicted": seen(suspended(1)),
+        "readmitted": seen(running(start=evicted + timedelta(hours=1))),
+    }[name]
+    queued = with_status(tj, reconcile(tj, seen(suspended(1)), evicted, D))
+    now = evicted + timedelta(hours=1, seconds=10)
+    first = reconcile(queued, observed, now, D)
+    again = reconcile(with_status(queued, first), observed, now + timedelta(seconds=30), D)
+    assert dumped(again) == dumped(first)
+    assert again.events == []
+
+
+# --- the Job controller cannot create the pods ---------------------------------------------
+
+NO_SA = (
+    'Error creating: pods "llm-a1-0-" is forbidden: error looking up service account '
+    'ml/trainer: serviceaccount "trainer" not found'
+)
+NO_SA_MESSAGE = f"the Job controller cannot create the pods of Job llm-a1: {NO_SA}"
+
+
+def failing_to_create(attempt: int = 1, start: datetime = START) -> Observed:
+    """The attempt's Job started, has no pod, and the controller read its FailedCreate."""
+    jobs = (job(attempt, start=start),)
+    if attempt > 1:
+        jobs = (failed(1, start), *jobs)
+    return Observed(jobs=jobs, service=True, create_failure=NO_SA)
+
+
+def test_failed_create_is_the_reason_the_run_waits() -> None:
+    tj = make_tj(status=created_status())
+    now = START + timedelta(seconds=30)
+    plan = reconcile(tj, failing_to_create(), now, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Pending"
+    assert condition(plan, "Running") == cond("Running", "False", "FailedCreate", NO_SA_MESSAGE, T0)
+    assert plan.events == [Event("Warning", "FailedCreate", NO_SA_MESSAGE)]
+    assert plan.requeue_after == PODS_RECHECK  # and looked at again
+
+
+def test_failed_create_is_announced_once() -> None:
+    tj = make_tj(status=created_status())
+    now = START + timedelta(seconds=30)
+    first = reconcile(tj, failing_to_create(), now, D)
+    again = reconcile(with_status(tj, first), failing_to_create(), now + timedelta(minutes=1), D)
+    assert dumped(again) == dumped(first)
+    assert again.events == []
+
+
+def test_once_pods_exist_the_failed_create_reason_goes() -> None:
+    tj = make_tj(status=created_status())
+    first = reconcile(tj, failing_to_create(), START + timedelta(seconds=30), D)
+    # The ServiceAccount was created: the controller now makes the pods.
+    now = START + timedelta(minutes=2)
+    plan = reconcile(with_status(tj, first), seen(job(1, active=2, start=START)), now, D)
+    assert condition(plan, "Running")["reason"] == "NodesStarting"
+    assert plan.events == []
+
+
+def test_failed_create_of_a_restarted_attempt_shows_restarting() -> None:
+    tj = make_tj(status=running_status(attempts=2))
+    plan = reconcile(tj, failing_to_create(2), START + timedelta(seconds=30), D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Restarting"
+    assert condition(plan, "Running")["reason"] == "FailedCreate"
+    assert condition(plan, "Running")["message"].endswith(NO_SA)
+
+
+@pytest.mark.parametrize(
+    "current",
+    [job(1, active=1, start=START), job(1, start=None)],
+    ids=["has-pods", "not-started"],
+)
+def test_failed_create_counts_only_for_a_started_job_without_pods(current: JobState) -> None:
+    tj = make_tj(status=created_status())
+    observed = Observed(jobs=(current,), service=True, create_failure=NO_SA)
+    plan = reconcile(tj, observed, START + timedelta(seconds=30), D)
+    assert condition(plan, "Running")["reason"] == "NodesStarting"
+
+
+def test_a_refusal_longer_than_a_condition_holds_is_cut() -> None:
+    tj = make_tj(status=created_status())
+    huge = "admission webhook denied the request: " + "y" * 40_000
+    observed = Observed(jobs=(job(1, start=START),), service=True, create_failure=huge)
+    plan = reconcile(tj, observed, START + timedelta(seconds=30), D)
+    message = condition(plan, "Running")["message"]
+    assert len(message) == 32768
+    assert message.endswith("... (truncated)")
+
+
+# --- metrics from the rank-0 termination message --------------------------------------------
+
+
+def succeeded_with(message: str | None, status: dict[str, Any] | None = None) -> Plan[Any]:
+    """The reconcile that sees attempt 1 complete, its rank-0 pod's message read."""
+    done = START + timedelta(seconds=5000)
+    tj = make_tj(status=status or running_status())
+    observed = Observed(jobs=(complete(1, done),), service=True, termination_message=message)
+    return reconcile(tj, observed, done, D)
+
+
+def test_success_records_the_metrics_of_the_termination_message() -> None:
+    plan = succeeded_with('{"metrics": {"accuracy": 0.93, "val_loss": 0.21, "epochs": 3}}')
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
+    assert dumped(plan)["metrics"] == {"accuracy": 0.93, "val_loss": 0.21, "epochs": 3.0}
+    assert [e.reason for e in plan.events] == ["Succeeded"]
+
+
+def test_malformed_metrics_are_a_warning_never_a_failure() -> None:
+    plan = succeeded_with("accuracy=0.93")
+    assert dumped(plan) is not None
+    assert dumped(plan)["phase"] == "Succeeded"
+    assert dumped(plan)["model"] == {"uri": MODEL}
+    assert dumped(plan)["metrics"] == {}  # recorded: the message is not read again
+    warning = plan.events[-1]
+    assert (warning.type, warning.reason) == ("Warning", "MetricsUnreadable")
+    assert warning.message.startswith(
+        "no metrics recorded: the termination message of node 0 is not JSON ("
+    )
+    assert warning.message.endswith('expected {"metrics": {"<name>": <number>, ...}}')
+
+
+def test_metrics_that_are_not_numbers_are_left_out_with_a_note() -> None:
+    plan = succeeded_with(
+        '{"metrics": {"accuracy": 0.93, "converged": true, "best": "epoch 3", "loss": NaN}}'
+    )
+    assert dumped(plan) is not None
+    assert dumped(plan)["metrics"] == {"accuracy": 0.93}
+    assert plan.events[-1] == Event(
+        "Warning",
+        "MetricsIgnored",
+        "metrics that are not finite numbers were left out: converged (a boolean), "
+        "best (a string), loss (not a finite number)",
+    )
+
+
+def test_a_run_that_succeeded_before_metrics_existed_records_them_once() -> None:
+    done = START + timedelta(seconds=5000)
+    before = {k: v for k, v in succeeded_status(done).items() if k != "metrics"}
+    tj = make_tj(status=before)
+    message = '{"metrics": {"accuracy": 0.9}}'
+    observed = Observed(jobs=(complete(1, done),), service=True, termination_message=message)
+    plan = reconcile(tj, observed, done + timedelta(hours=1), D)
+    assert dumped(plan) == {**before, "metrics": {"accuracy": 0.9}}
+    assert plan.events == []
+    # Recorded: another message (a later read) changes nothing.
+    other = Observed(jobs=(complete(1, done),), service=True, termination_message="{}")
+    again = reconcile(with_status(tj, plan), other, done + timedelta(hours=2), D)
+    assert dumped(again) == dumped(plan)
+    assert again.events == []
+
+
+def test_a_failed_run_records_no_metrics() -> None:
+    tj = make_tj(status=running_status(), backoffLimit=0)
+    now = START + timedelta(seconds=60)
+    observed = Observed(
+        jobs=(failed(1, now),), service=True, termination_message='{"metrics": {"a": 1}}'
+    )
+    plan = reconcile(tj, observed, now, D)
+    assert dumped(plan) is not None
+    assert "metrics" not in dumped(plan)
+
+
+# --- triggeredBy: the RetrainPolicy trigger, copied once -----------------------------------
+
+TRIGGER_ANNOTATIONS = {
+    TRIGGER_REASON_ANNOTATION: "Drift",
+    TRIGGER_VALUE_ANNOTATION: "0.31",
+    TRIGGER_TIME_ANNOTATION: "2026-11-22T03:58:00Z",
+    TRIGGER_QUERY_ANNOTATION: 'avg(model_drift_score{model="llm"})',
+}
+
+
+def retrained(annotations: dict[str, str], status: dict[str, Any] | None = None) -> TrainingJob:
+    raw = copy.deepcopy(BODY)
+    raw["metadata"]["labels"] = {RETRAINPOLICY_LABEL: "llm-drift"}
+    raw["metadata"]["annotations"] = annotations
+    if status is not None:
+        raw["status"] = status
+    return TrainingJob.model_validate(raw)
+
+
+def test_the_first_status_write_carries_the_trigger() -> None:
+    plan = reconcile(retrained(TRIGGER_ANNOTATIONS), Observed(), T0, D)
+    assert dumped(plan) == {
+        **created_status(),
+        "triggeredBy": {
+            "retrainPolicy": "llm-drift",
+            "reason": "Drift",
+            "value": "0.31",
+            "time": "2026-11-22T03:58:00Z",
+            "query": 'avg(model_drift_score{model="llm"})',
+        },
+    }
+
+
+def test_the_trigger_in_status_never_follows_later_edits() -> None:
+    first = reconcile(retrained(TRIGGER_ANNOTATIONS), Observed(), T0, D)
+    edited = retrained({**TRIGGER_ANNOTATIONS, TRIGGER_VALUE_ANNOTATION: "0"}, dumped(first))
+    plan = reconcile(edited, seen(running()), START + timedelta(minutes=1), D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["triggeredBy"]["value"] == "0.31"
+
+
+def test_a_run_no_policy_created_has_no_trigger() -> None:
+    assert "triggeredBy" not in (dumped(reconcile(make_tj(), Observed(), T0, D)) or {})
+    # The policy's label alone (inherited, or put by hand) is no trigger.
+    plan = reconcile(retrained({}), Observed(), T0, D)
+    assert "triggeredBy" not in (dumped(plan) or {})
+
+
+def test_a_malformed_trigger_time_is_left_out() -> None:
+    annotations = {TRIGGER_REASON_ANNOTATION: "Manual", TRIGGER_TIME_ANNOTATION: "yesterday"}
+    plan = reconcile(retrained(annotations), Observed(), T0, D)
+    assert dumped(plan) is not None
+    assert dumped(plan)["triggeredBy"] == {"retrainPolicy": "llm-drift", "reason": "Manual"}

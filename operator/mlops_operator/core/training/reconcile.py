@@ -11,6 +11,14 @@ Status rules:
 - ``startTime`` is when the first attempt started; ``activeDeadlineSeconds`` counts from
   it across all attempts, and each attempt's Job gets the remaining time as its own
   deadline, so the Job controller stops the pods on time even without the operator.
+- The deadline clock stops while the run is paused: suspended by ``spec.suspend``, or
+  waiting in Kueue's queue after it first started (a later attempt not yet admitted, or an
+  attempt that Kueue preempted or evicted back to the queue). A pause lasts from when its
+  condition (``Suspended`` or ``Queued``) turned True until the attempt's Job starts again;
+  when it ends, its length is added to ``suspendedSeconds`` and the deadline moves as much.
+
+The caches hold the Jobs and the Service; what else a reconcile needs (pods, Events, the
+rank-0 pod's termination message) is read only when :func:`reads` asks for it.
 """
 
 from __future__ import annotations
@@ -29,21 +37,49 @@ from mlops_operator.api.trainingjob import (
     TrainingJobStatus,
 )
 from mlops_operator.core.conditions import find_condition, is_true, set_condition
-from mlops_operator.core.plan import Create, Delete, Event, Patch, Plan
+from mlops_operator.core.plan import Create, Delete, Event, EventType, Patch, Plan
 from mlops_operator.core.training import builders
-from mlops_operator.core.training.observed import JobState, Observed
+from mlops_operator.core.training.lineage import triggered_by
+from mlops_operator.core.training.metrics import read_metrics
+from mlops_operator.core.training.observed import FAILED_CREATE, JobState, Observed
 from mlops_operator.settings import TrainingDefaults
 
 C = TrainingJobCondition
 P = TrainingJobPhase
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+EVICTED = "Evicted"
+ADMITTED = "Admitted"
 #: How long an attempt's pods may take to start before the reconcile looks at them. The
 #: operator does not watch pods (at scale they are most of the watch traffic); it reads
 #: the pods of an attempt only when that attempt is slow to start, to say why.
 PODS_GRACE = 10.0
-#: While an attempt stays slow to start, how often to read its pods again.
+#: While an attempt stays slow to start, how often to read its pods (or Events) again.
 PODS_RECHECK = 60.0
+#: The conditions that, while True, stop the deadline clock.
+_PAUSES = (C.SUSPENDED, C.QUEUED)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The reads one reconcile needs beyond the caches; each None when not needed.
+
+    The controller makes them before calling :func:`reconcile` and passes what it found in
+    :class:`~mlops_operator.core.training.observed.Observed`.
+    """
+
+    pods_of_attempt: int | None = None
+    """An attempt slow to start: list its Pending pods (a bounded page; the first
+    Unschedulable says enough) into ``Observed.pods``."""
+    job_events: str | None = None
+    """The current attempt's Job, started but with no pod after the grace: read its
+    ``FailedCreate`` Events into ``Observed.create_failure`` (see
+    :func:`~mlops_operator.core.training.observed.create_failure`)."""
+    metrics_pod_of: int | None = None
+    """The attempt that completed while ``status.metrics`` is unrecorded: read its rank-0
+    pod into ``Observed.termination_message`` (see
+    :func:`~mlops_operator.core.training.observed.termination_message`). Read once: the
+    reconcile then records ``status.metrics``, empty if there was nothing to read."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +102,8 @@ def reconcile(
     current = observed.job(attempt) if attempt else None
 
     if _terminal(status):
+        if _metrics_due(status, current):  # a run that succeeded before metrics existed
+            _record_metrics(status, plan, observed)
         _finished(tj, status, current, now, plan)
         return _with_status(plan, tj, status)
 
@@ -79,11 +117,11 @@ def reconcile(
         status.attempts = attempt
         status.nodes = _counts(current)
         _succeed(status, plan, now, tj, current)
+        _record_metrics(status, plan, observed)
         _finished(tj, status, current, now, plan)
         return _with_status(plan, tj, status)
 
-    _account_suspension(tj, status, now)
-    deadline = _deadline(tj, status)
+    deadline = _deadline(tj, status, _pausing(status, current, now))
     if (deadline is not None and now >= deadline) or (
         current is not None and current.failed_reason == DEADLINE_EXCEEDED
     ):
@@ -157,8 +195,10 @@ def reconcile(
         outcome = _progress(tj, current, observed, attempt)
         status.nodes = _counts(current)
 
+    paused = _paused(status)
     _show(status, plan, tj, outcome, now)
-    if deadline is not None:
+    _end_pauses(paused, status, current, now)
+    if deadline is not None and outcome.phase not in (P.SUSPENDED, P.QUEUED):
         plan.requeue((deadline - now).total_seconds())
     if current is not None and _starting(tj, current):
         waited = _waited(current, now)
@@ -166,18 +206,38 @@ def reconcile(
     return _with_status(plan, tj, status)
 
 
-def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> int | None:
-    """The attempt whose pods this reconcile should read: one slow to start, else None.
+def reads(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> Reads:
+    """The extra reads this reconcile needs, judged from the cached Jobs and the status.
 
-    Only once the Job controller has made pods (``active``) that are not ready: before
-    that there is nothing to explain that the Job's own status does not say.
+    For the current (highest) attempt's Job:
+
+    - complete, ``status.metrics`` not recorded: its rank-0 pod, for the metrics;
+    - started but not all nodes up after :data:`PODS_GRACE` (again every
+      :data:`PODS_RECHECK`, the reconcile's re-check): with no pod at all, the Job's
+      ``FailedCreate`` Events (why the Job controller cannot make them); with pods that are
+      not ready, those pods (e.g. the scheduler's Unschedulable). Before the grace there is
+      nothing to explain that the Job's own status does not say.
+
+    Nothing for a failed run, nor for a Job that is suspended (queued) or finished.
     """
-    if not jobs:
-        return None
+    if not jobs or is_true(tj.status.conditions, C.FAILED):
+        return Reads()
     job = max(jobs, key=lambda j: j.attempt)
-    if not _starting(tj, job) or job.active <= job.ready or _waited(job, now) < PODS_GRACE:
-        return None
-    return job.attempt
+    if _metrics_due(tj.status, job):
+        return Reads(metrics_pod_of=job.attempt)
+    if _terminal(tj.status) or not _starting(tj, job) or _waited(job, now) < PODS_GRACE:
+        return Reads()
+    if job.active == 0:
+        return Reads(job_events=job.name)
+    if job.active > job.ready:
+        return Reads(pods_of_attempt=job.attempt)
+    return Reads()
+
+
+def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> int | None:
+    """Deprecated, for the controller until it calls :func:`reads`: the attempt whose
+    pods to read."""
+    return reads(tj, jobs, now).pods_of_attempt
 
 
 def _starting(tj: TrainingJob, job: JobState) -> bool:
@@ -225,11 +285,7 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
         return _Outcome(P.SUSPENDED, "Suspended", "suspended by spec.suspend")
     if job.suspended:
         if spec.queue_name:
-            return _Outcome(
-                P.QUEUED,
-                "WaitingForAdmission",
-                f"waiting for Kueue to admit it from queue {spec.queue_name}",
-            )
+            return _queued(tj, attempt, spec.queue_name)
         return _Outcome(P.PENDING, "Resuming", "resuming")
     if job.ready + job.succeeded >= spec.nodes:
         # A node that finished early (rank 0 still saving the model, say) is not a regression.
@@ -237,8 +293,15 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
         if job.succeeded:
             message += f", {job.succeeded} finished"
         return _Outcome(P.RUNNING, "AllNodesReady", message)
-    waiting = [p for p in observed.pods_of(attempt) if p.unschedulable]
     phase = P.RESTARTING if attempt > 1 else P.PENDING
+    if observed.create_failure and job.start_time is not None and job.active == 0:
+        return _Outcome(
+            phase,
+            FAILED_CREATE,
+            f"the Job controller cannot create the pods of Job {job.name}: "
+            f"{observed.create_failure}",
+        )
+    waiting = [p for p in observed.pods_of(attempt) if p.unschedulable]
     if waiting:
         return _Outcome(
             phase,
@@ -246,6 +309,40 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
             f"{len(waiting)} of {spec.nodes} nodes cannot be scheduled: {waiting[0].unschedulable}",
         )
     return _Outcome(phase, "NodesStarting", f"{job.ready}/{spec.nodes} nodes ready")
+
+
+def _queued(tj: TrainingJob, attempt: int, queue: str) -> _Outcome:
+    """Waiting for Kueue: to be admitted, or to be admitted again after an eviction.
+
+    An attempt that Kueue admitted (the Queued condition says so) and that is suspended
+    again was preempted or evicted by Kueue. The reason stays for as long as it waits, so
+    the status does not flap.
+    """
+    queued = find_condition(tj.status.conditions, C.QUEUED)
+    if queued is None:
+        evicted = False
+    elif queued.status == "True":
+        evicted = queued.reason == EVICTED
+    else:
+        evicted = queued.reason == ADMITTED and tj.status.attempts == attempt
+    if evicted:
+        return _Outcome(
+            P.QUEUED,
+            EVICTED,
+            f"attempt {attempt} was evicted by Kueue (preempted, or its workload stopped); "
+            f"waiting to be admitted again from queue {queue}",
+        )
+    return _Outcome(
+        P.QUEUED, "WaitingForAdmission", f"waiting for Kueue to admit it from queue {queue}"
+    )
+
+
+#: Outcomes announced by an Event when they begin: what users act on.
+_ANNOUNCED: dict[str, EventType] = {
+    "Unschedulable": "Warning",
+    FAILED_CREATE: "Warning",
+    EVICTED: "Normal",
+}
 
 
 def _show(
@@ -259,8 +356,9 @@ def _show(
     previous = status.phase
     gen = _gen(tj)
     was = find_condition(status.conditions, C.RUNNING)
-    if outcome.reason == "Unschedulable" and (was is None or was.reason != "Unschedulable"):
-        plan.events.append(Event("Warning", "Unschedulable", outcome.message))
+    announced = _ANNOUNCED.get(outcome.reason)
+    if announced is not None and (was is None or was.reason != outcome.reason):
+        plan.events.append(Event(announced, outcome.reason, outcome.message))
     status.phase = outcome.phase
     running = outcome.phase is P.RUNNING
     set_condition(
@@ -273,16 +371,17 @@ def _show(
         now=now,
     )
     queued = outcome.phase is P.QUEUED
+    suspended = outcome.phase is P.SUSPENDED
     _flag(
         status,
         C.QUEUED,
         queued,
         (outcome.reason, outcome.message),
-        ("Admitted", "admitted"),
+        # Out of the queue because the user suspended the run is no admission.
+        (outcome.reason, outcome.message) if suspended else (ADMITTED, "admitted"),
         gen,
         now,
     )
-    suspended = outcome.phase is P.SUSPENDED
     _flag(
         status,
         C.SUSPENDED,
@@ -355,20 +454,58 @@ def _suspension(
         plan.patches.append(Patch("Job", job.name, {"spec": resume}))
 
 
-def _account_suspension(tj: TrainingJob, status: TrainingJobStatus, now: datetime) -> None:
-    """On resume, add the time just spent suspended to ``suspendedSeconds``.
+def _paused(status: TrainingJobStatus) -> dict[str, datetime]:
+    """The pause conditions (Suspended, Queued) that are True, each with when it began."""
+    return {
+        c.type: c.last_transition_time
+        for c in status.conditions
+        if c.type in _PAUSES and c.status == "True"
+    }
 
-    The suspension began when the Suspended condition turned True (its transition time);
-    time before the run first started is not counted, as the deadline clock had not begun.
+
+def _lasted(
+    began: datetime, status: TrainingJobStatus, current: JobState | None, now: datetime
+) -> int:
+    """Whole seconds a pause that began at ``began`` has stopped the deadline clock.
+
+    It ends when the attempt's Job started again (the Job controller resets a Job's
+    ``startTime`` on every resume), or else now. Time before the run first started does
+    not count: the clock had not begun.
     """
-    suspended = find_condition(status.conditions, C.SUSPENDED)
-    if tj.spec.suspend or suspended is None or suspended.status != "True":
-        return
     if status.start_time is None:
-        return
-    since = max(suspended.last_transition_time, status.start_time)
-    elapsed = max(0, int((now - since).total_seconds()))
-    status.suspended_seconds = (status.suspended_seconds or 0) + elapsed
+        return 0
+    since = max(began, status.start_time)
+    end = now
+    if (
+        current is not None
+        and current.start_time is not None
+        and since <= current.start_time <= now
+    ):
+        end = current.start_time
+    return max(0, int((end - since).total_seconds()))
+
+
+def _pausing(status: TrainingJobStatus, current: JobState | None, now: datetime) -> int:
+    """Seconds of the pause in progress (one whose condition is still True), if any."""
+    paused = _paused(status)
+    return _lasted(min(paused.values()), status, current, now) if paused else 0
+
+
+def _end_pauses(
+    paused: dict[str, datetime],
+    status: TrainingJobStatus,
+    current: JobState | None,
+    now: datetime,
+) -> None:
+    """Add each pause that just ended (its condition no longer True) to ``suspendedSeconds``.
+
+    Only on the True -> False transition, so a pause is counted once however often the
+    reconcile runs; Suspended and Queued are never True together, so pauses never overlap.
+    """
+    for type_, began in paused.items():
+        ended = _lasted(began, status, current, now)
+        if ended and not is_true(status.conditions, type_):
+            status.suspended_seconds = (status.suspended_seconds or 0) + ended
 
 
 def _succeed(
@@ -393,6 +530,45 @@ def _succeed(
     )
     _clear_restarting(status, gen, now)
     plan.events.append(Event("Normal", "Succeeded", message))
+
+
+def _metrics_due(status: TrainingJobStatus, job: JobState | None) -> bool:
+    """Whether the run's attempt completed and its metrics are not recorded yet."""
+    return (
+        job is not None
+        and job.complete
+        and status.metrics is None
+        and not is_true(status.conditions, C.FAILED)
+    )
+
+
+def _record_metrics(
+    status: TrainingJobStatus, plan: Plan[TrainingJobStatus], observed: Observed
+) -> None:
+    """Record the rank-0 termination message's metrics, once; what is unusable is an Event.
+
+    Recorded even when empty, so the message is read only once; a message that cannot be
+    read never fails the run.
+    """
+    report = read_metrics(observed.termination_message)
+    status.metrics = report.metrics
+    if report.unreadable is not None:
+        plan.events.append(
+            Event(
+                "Warning",
+                "MetricsUnreadable",
+                f"no metrics recorded: the termination message of node 0 is "
+                f'{report.unreadable}; expected {{"metrics": {{"<name>": <number>, ...}}}}',
+            )
+        )
+    if report.ignored:
+        plan.events.append(
+            Event(
+                "Warning",
+                "MetricsIgnored",
+                "metrics that are not finite numbers were left out: " + ", ".join(report.ignored),
+            )
+        )
 
 
 def _fail(
@@ -482,12 +658,18 @@ def _failure(job: JobState, observed: Observed) -> str:
     return f"{job.failed_reason}: {job.failed_message}".rstrip(": ")
 
 
-def _deadline(tj: TrainingJob, status: TrainingJobStatus) -> datetime | None:
-    """When the run's active time runs out; None while the clock is stopped (suspended)."""
+def _deadline(tj: TrainingJob, status: TrainingJobStatus, pausing: int) -> datetime | None:
+    """When the run's active time runs out, with the pause in progress (``pausing``
+    seconds so far) counted as stopped time; None without a deadline or before the start.
+
+    While a pause goes on, this moves with it: it is passed only if the run was already out
+    of time when the pause began.
+    """
     seconds = tj.spec.active_deadline_seconds
-    if seconds is None or status.start_time is None or tj.spec.suspend:
+    if seconds is None or status.start_time is None:
         return None
-    return status.start_time + timedelta(seconds=seconds + (status.suspended_seconds or 0))
+    stopped = (status.suspended_seconds or 0) + pausing
+    return status.start_time + timedelta(seconds=seconds + stopped)
 
 
 def _remaining(deadline: datetime | None, now: datetime) -> int | None:
@@ -527,6 +709,8 @@ def _with_status(
     plan: Plan[TrainingJobStatus], tj: TrainingJob, status: TrainingJobStatus
 ) -> Plan[TrainingJobStatus]:
     status.observed_generation = _gen(tj)
+    if status.triggered_by is None:  # copied once; status never follows later edits
+        status.triggered_by = triggered_by(tj)
     plan.status = status
     return plan
 
