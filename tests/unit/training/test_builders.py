@@ -32,7 +32,8 @@ NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 NODE_RANK_FROM = {"fieldRef": {"fieldPath": INDEX_FIELD}}
 
-# examples/trainingjob-single-gpu.yaml, as the apiserver hands it to the operator.
+# examples/trainingjob-single-gpu.yaml with its commented-out Secret env, as the apiserver
+# hands it to the operator.
 SINGLE_GPU: dict[str, Any] = {
     "apiVersion": "mlops.dev/v1alpha1",
     "kind": "TrainingJob",
@@ -71,7 +72,8 @@ SINGLE_GPU: dict[str, Any] = {
     },
 }
 
-# examples/trainingjob-pytorch-2x4.yaml, created by a RetrainPolicy (hence its label).
+# examples/trainingjob-pytorch-2x4.yaml with its commented-out priorityClassName and
+# serviceAccountName and the H100 node selector, created by a RetrainPolicy (hence its label).
 PYTORCH_2X4: dict[str, Any] = {
     "apiVersion": "mlops.dev/v1alpha1",
     "kind": "TrainingJob",
