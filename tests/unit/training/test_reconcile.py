@@ -482,8 +482,9 @@ def test_unschedulable_pods_explain_why_the_run_waits() -> None:
     running_condition = condition(plan, "Running")
     assert running_condition["status"] == "False"
     assert running_condition["reason"] == "Unschedulable"
+    # Behaviour change (bounded pod reads): one pod is named, the pods are not counted.
     assert running_condition["message"] == (
-        f"1 of 2 nodes cannot be scheduled: {SCHEDULER_MESSAGE}"
+        f"1/2 nodes ready; pod llm-a1-1-x7k2p cannot be scheduled: {SCHEDULER_MESSAGE}"
     )
     assert SCHEDULER_MESSAGE in running_condition["message"]
     assert plan.creates == []
@@ -494,7 +495,11 @@ def test_unschedulable_pods_raise_a_warning_event() -> None:
     observed = seen(job(1, active=2), pods=(unschedulable_pod(1, 0), unschedulable_pod(1, 1)))
     plan = reconcile(tj, observed, START + timedelta(seconds=30), D)
     assert plan.events == [
-        Event("Warning", "Unschedulable", f"2 of 2 nodes cannot be scheduled: {SCHEDULER_MESSAGE}")
+        Event(
+            "Warning",
+            "Unschedulable",
+            f"0/2 nodes ready; pod llm-a1-0-x7k2p cannot be scheduled: {SCHEDULER_MESSAGE}",
+        )
     ]
 
 
@@ -505,7 +510,11 @@ def test_unschedulable_after_admission_from_the_queue_raises_a_warning_event() -
     observed = seen(job(1, active=2), pods=(unschedulable_pod(1, 0), unschedulable_pod(1, 1)))
     plan = reconcile(tj, observed, START + timedelta(seconds=30), D)
     assert plan.events == [
-        Event("Warning", "Unschedulable", f"2 of 2 nodes cannot be scheduled: {SCHEDULER_MESSAGE}")
+        Event(
+            "Warning",
+            "Unschedulable",
+            f"0/2 nodes ready; pod llm-a1-0-x7k2p cannot be scheduled: {SCHEDULER_MESSAGE}",
+        )
     ]
 
 
@@ -1642,3 +1651,13 @@ def test_a_malformed_trigger_time_is_left_out() -> None:
     plan = reconcile(retrained(annotations), Observed(), T0, D)
     assert dumped(plan) is not None
     assert dumped(plan)["triggeredBy"] == {"retrainPolicy": "llm-drift", "reason": "Manual"}
+
+
+def test_one_unschedulable_pod_of_a_bounded_read_explains_a_huge_run() -> None:
+    # The controller read one page of Pending pods and stopped at the first Unschedulable.
+    tj = make_tj(status=created_status(), nodes=9999)
+    observed = seen(job(1, active=9999, ready=12), pods=(unschedulable_pod(1, 4711),))
+    plan = reconcile(tj, observed, START + timedelta(seconds=30), D)
+    assert condition(plan, "Running")["message"] == (
+        f"12/9999 nodes ready; pod llm-a1-4711-x7k2p cannot be scheduled: {SCHEDULER_MESSAGE}"
+    )

@@ -301,12 +301,15 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
             f"the Job controller cannot create the pods of Job {job.name}: "
             f"{observed.create_failure}",
         )
-    waiting = [p for p in observed.pods_of(attempt) if p.unschedulable]
-    if waiting:
+    # The pods read are a bounded sample (the controller may stop at the first
+    # Unschedulable), so name one pod rather than count them.
+    waiting = next((p for p in observed.pods_of(attempt) if p.unschedulable), None)
+    if waiting is not None:
         return _Outcome(
             phase,
             "Unschedulable",
-            f"{len(waiting)} of {spec.nodes} nodes cannot be scheduled: {waiting[0].unschedulable}",
+            f"{job.ready}/{spec.nodes} nodes ready; pod {waiting.name} cannot be scheduled: "
+            f"{waiting.unschedulable}",
         )
     return _Outcome(phase, "NodesStarting", f"{job.ready}/{spec.nodes} nodes ready")
 
