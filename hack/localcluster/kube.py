@@ -134,10 +134,16 @@ def server_side_apply(
     manifests: Sequence[dict[str, Any]],
     field_manager: str = FIELD_MANAGER,
     force: bool = True,
+    dry_run: bool = False,
 ) -> list[dict[str, Any]]:
-    """Server-side apply each manifest; return the objects as the server stored them."""
+    """Server-side apply each manifest; return the objects as the server stored them.
+
+    With ``dry_run`` the server validates and admits (webhooks and admission policies
+    included) but stores nothing, and returns what it would have stored.
+    """
     dyn = dynamic(api)
     applied = []
+    extra = {"dry_run": "All"} if dry_run else {}
     for manifest in manifests:
         resource = _resource(api, manifest["apiVersion"], manifest["kind"])
         result = dyn.server_side_apply(
@@ -146,6 +152,7 @@ def server_side_apply(
             namespace=manifest.get("metadata", {}).get("namespace"),
             field_manager=field_manager,
             force_conflicts=force,
+            **extra,
         )
         applied.append(result.to_dict())
     return applied

@@ -5,6 +5,8 @@
 # committed, so builds are reproducible). Binaries land in a cache outside the
 # repo, keyed by component and version, so a second run rebuilds nothing and CI
 # on the same machine reuses them. Symlinks in .local/bin point at the cache.
+# Manifest-only components (the Gateway API CRDs) are downloaded, not built, and
+# their YAML files copied to $cache/<component>-<version>/.
 #
 # Usage: build.sh [component ...]   (default: all)
 set -euo pipefail
@@ -48,6 +50,31 @@ build() {
   fi
 }
 
+# manifests COMPONENT MODULE SUBDIR: download MODULE (nothing is built) and copy the
+# YAML files in its SUBDIR to $cache/COMPONENT-VERSION/ (localcluster reads them there).
+manifests() {
+  local component=$1 module=$2 subdir=$3
+  local version; version=$(version_of "$module" "$component")
+  [ -n "$version" ] || { echo "build.sh: no version for $module in $component/go.mod" >&2; exit 1; }
+  local out="$cache/$component-$version" start=$SECONDS
+  if [ -d "$out" ]; then
+    echo "toolchain: $component $version cached in $out"
+    return
+  fi
+  echo "toolchain: downloading $module $version ..."
+  local dir
+  dir=$(cd "$here/$component" && go mod download -json "$module" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  [ -n "$dir" ] && [ -d "$dir/$subdir" ] || { echo "build.sh: no $subdir in $module $version" >&2; exit 1; }
+  # Copy to a temporary name and rename, so an interrupted copy never looks cached.
+  rm -rf "$out.partial"
+  mkdir -p "$out.partial"
+  cp "$dir/$subdir"/*.yaml "$out.partial/"
+  chmod u+w "$out.partial"/*.yaml  # the module cache is read-only
+  mv -T "$out.partial" "$out" 2>/dev/null || rm -rf "$out.partial"  # lost a race: same files
+  echo "toolchain: fetched $component $version in $((SECONDS - start))s"
+}
+
 kube_ldflags() {
   local v; v=$(version_of k8s.io/kubernetes kubernetes)
   local major=${v#v}; major=${major%%.*}
@@ -76,10 +103,12 @@ build_component() {
       local v; v=$(version_of helm.sh/helm/v3 helm)
       build helm helm.sh/helm/v3 "-s -w -X helm.sh/helm/v3/internal/version.version=$v" \
         helm=helm.sh/helm/v3/cmd/helm ;;
+    gateway-api)
+      manifests gateway-api sigs.k8s.io/gateway-api config/crd/standard ;;
     *) echo "build.sh: unknown component $1" >&2; exit 2 ;;
   esac
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd kwok helm kubernetes)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api etcd kwok helm kubernetes)
 for c in "${components[@]}"; do build_component "$c"; done
