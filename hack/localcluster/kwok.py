@@ -17,8 +17,14 @@ MANAGE_SELECTOR = f"{NODE_ANNOTATION}={NODE_ANNOTATION_VALUE}"
 
 #: Go duration ("2s", "500ms") before a Running pod becomes Ready/Running (default 0).
 READY_DELAY_ANNOTATION = "pod-ready.stage.kwok.x-k8s.io/delay"
+#: Value "true": the pod goes Running but never Ready (a readiness probe that never
+#: passes), so a Deployment's rollout with such pods never progresses.
+NEVER_READY_ANNOTATION = "pod-never-ready.stage.kwok.x-k8s.io"
 #: Go duration before a Running Job-owned pod succeeds (default 1s).
 COMPLETE_DELAY_ANNOTATION = "pod-complete.stage.kwok.x-k8s.io/delay"
+#: Text a Job-owned pod's first container reports on success as
+#: ``state.terminated.message``: what it would have written to /dev/termination-log.
+TERMINATION_MESSAGE_ANNOTATION = "pod-complete.stage.kwok.x-k8s.io/termination-message"
 #: Container exit code; its presence makes the pod fail instead of completing.
 FAIL_EXIT_CODE_ANNOTATION = "pod-fail.stage.kwok.x-k8s.io/exit-code"
 #: Go duration before an annotated pod fails (default 1s).
