@@ -39,6 +39,7 @@ from mlops_operator.api.parse import parse
 from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
 
 __all__ = [
+    "AbortedRollout",
     "Analysis",
     "AnalysisStatus",
     "AnalysisStep",
@@ -48,6 +49,7 @@ __all__ = [
     "CanaryStep",
     "GatewayAPIRouting",
     "HistoryEntry",
+    "MeasurementResult",
     "Metric",
     "ModelDeployment",
     "ModelDeploymentCondition",
@@ -63,6 +65,7 @@ __all__ = [
     "StableStatus",
     "ThresholdRange",
     "TrafficRouting",
+    "VariantValues",
     "parse_modeldeployment",
 ]
 
@@ -348,8 +351,29 @@ class StableStatus(ApiModel):
     """URI of the model served."""
     revision: Annotated[int, Field(ge=0)] | None = None
     """Rollout revision that made it stable."""
+    training_job: str | None = None
+    """The TrainingJob that produced the model, when it came from one (lineage)."""
     replicas: Annotated[int, Field(ge=0)] | None = None
+    """Desired replicas (the HPA's current count with ``autoscaling``)."""
     ready_replicas: Annotated[int, Field(ge=0)] | None = None
+
+
+class MeasurementResult(StrEnum):
+    """The verdict of one analysis measurement."""
+
+    PASS = "Pass"
+    """Every metric's canary value in range."""
+    FAIL = "Fail"
+    """Some metric's canary value out of range; counts towards ``failureLimit``."""
+    INCONCLUSIVE = "Inconclusive"
+    """Some metric without a value (no data, NaN, Prometheus unreachable): the rollout holds."""
+
+
+class VariantValues(ApiModel):
+    """One metric's value per variant (absent: no data)."""
+
+    stable: float | None = None
+    canary: float | None = None
 
 
 class AnalysisStatus(ApiModel):
@@ -357,8 +381,15 @@ class AnalysisStatus(ApiModel):
 
     successes: Annotated[int, Field(ge=0)] = 0
     failures: Annotated[int, Field(ge=0)] = 0
-    last_values: dict[str, float] | None = None
-    """Last value of each metric by name (absent: no data yet)."""
+    inconclusive: Annotated[int, Field(ge=0)] = 0
+    """Measurements without data; they count neither way."""
+    last_values: Annotated[dict[str, VariantValues], Field(max_length=MAX_METRICS)] | None = None
+    """Last value of each metric by name, per variant; only the canary's is judged."""
+    last_result: MeasurementResult | None = None
+    last_measurement_time: Timestamp | None = None
+    """When the last measurement ran; the next is due one ``interval`` later."""
+    message: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    """What the last measurement found, in words (failing values, missing data)."""
 
 
 class CanaryStatus(ApiModel):
@@ -367,11 +398,35 @@ class CanaryStatus(ApiModel):
     model: str | None = None
     """URI of the new model."""
     revision: Annotated[int, Field(ge=0)] | None = None
+    training_job: str | None = None
+    """The TrainingJob that produced the model, when it came from one (lineage)."""
     weight: Annotated[int, Field(ge=0, le=100)] | None = None
-    """Percent of traffic it takes now."""
+    """Percent of traffic it takes now: with replica routing its share of the ready pods
+    (``c / (N + c)``), with Gateway API the route's weight while a canary pod is ready."""
     step_index: Annotated[int, Field(ge=0)] | None = None
     """Index of the current step in ``spec.rollout.canary.steps``."""
+    started_at: Timestamp | None = None
+    """When this rollout began."""
+    step_started_at: Timestamp | None = None
+    """When the current step began (moved forward by the time spent with ``spec.paused``):
+    pauses and the progress deadline count from it, across operator restarts."""
+    paused_at: Timestamp | None = None
+    """Since when ``spec.paused`` froze the rollout (absent: not paused)."""
+    promoting: bool | None = None
+    """The canary was promoted; the stable Deployment is rolling out its model."""
     analysis: AnalysisStatus | None = None
+
+
+class AbortedRollout(ApiModel):
+    """The last aborted model: not rolled out again until the desired model changes."""
+
+    model: str
+    revision: Annotated[int, Field(ge=0)]
+    reason: str
+    """``AnalysisFailed``, ``NoData``, ``ProgressDeadlineExceeded`` or ``ManualAbort``."""
+    message: Annotated[str, StringConstraints(max_length=4096)] = ""
+    """Why, with the failing values."""
+    time: Timestamp
 
 
 class HistoryEntry(ApiModel):
@@ -381,6 +436,13 @@ class HistoryEntry(ApiModel):
     model: str
     outcome: RolloutOutcome
     time: Timestamp
+    reason: str | None = None
+    """``Promoted``, ``Initial``, ``Replaced``; for an abort ``AnalysisFailed``, ``NoData``,
+    ``ProgressDeadlineExceeded``, ``ManualAbort`` or ``Superseded`` (a newer model replaced
+    the canary); ``Reverted`` for a rollback to the stable model."""
+    message: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    training_job: str | None = None
+    """The TrainingJob that produced the model, when it came from one (lineage)."""
 
 
 class ModelDeploymentStatus(StatusBase):
@@ -391,11 +453,20 @@ class ModelDeploymentStatus(StatusBase):
 
     phase: ModelDeploymentPhase | None = None
     """One word for humans; logic reads conditions."""
+    revision: Annotated[int, Field(ge=0)] | None = None
+    """The last revision given to a model; each new desired model gets the next one."""
     stable: StableStatus | None = None
     canary: CanaryStatus | None = None
     """Absent when no rollout is in progress."""
+    aborted: AbortedRollout | None = None
+    """The last aborted model, while the desired model is still that one."""
+    handled_promote: str | None = None
+    """The last value of annotation ``mlops.dev/promote`` handled (acted on, or ignored
+    because no canary ran)."""
+    handled_abort: str | None = None
+    """The last value of annotation ``mlops.dev/abort`` handled."""
     history: Annotated[list[HistoryEntry], Field(max_length=20)] | None = None
-    """Last rollouts, newest last."""
+    """Last rollouts (10 kept), newest last."""
 
 
 class ModelDeployment(CustomResource):
