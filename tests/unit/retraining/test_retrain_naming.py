@@ -63,6 +63,8 @@ def test_a_bad_id_is_refused() -> None:
         run_name("p", D, "a-b")
     with pytest.raises(ValueError, match="letters and digits"):
         run_name("p", D, "123456789")
+    with pytest.raises(ValueError, match="before the epoch"):
+        time_id(datetime(1969, 12, 31, tzinfo=UTC))
 
 
 POLICIES = [

@@ -69,7 +69,14 @@ SUCCEEDED: dict[str, Any] = {
         "completionTime": "2026-11-22T04:52:40Z",
         "attempts": 1,
         "model": {"uri": "s3://models/churn/7"},
-        "metrics": {"accuracy": 0.93, "val_loss": 0.21, "epochs": 12, "note": "ok", "ok": True},
+        "metrics": {
+            "accuracy": 0.93,
+            "val_loss": 0.21,
+            "epochs": 12,
+            "note": "ok",
+            "ok": True,
+            "f1": float("nan"),
+        },
     },
 }
 
@@ -90,7 +97,7 @@ def test_a_successful_run() -> None:
         completion_time=datetime(2026, 11, 22, 4, 52, 40, tzinfo=UTC),
         message="attempt 1 completed; model at s3://models/churn/7",
         model_uri="s3://models/churn/7",
-        # numbers only: text and booleans are no metrics
+        # numbers only: text, booleans and NaN are no metrics
         metrics=(("accuracy", 0.93), ("epochs", 12.0), ("val_loss", 0.21)),
         deleting=False,
     )
