@@ -89,7 +89,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
     runtime.tasks.append(asyncio.create_task(runtime.events.run(), name="events"))
     for ctl in CONTROLLERS:
         runtime.queues[ctl.kind] = WorkQueue(
-            ctl.kind,
+            ctl.kind.lower(),  # the metrics' controller label, as controller-runtime names it
             _reconcile_with(runtime, ctl),
             workers=config.workers,
             timeout=config.reconcile_timeout,

@@ -9,9 +9,9 @@ page of them, at most once per re-check interval.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mlops_operator.api import keys
 from mlops_operator.api.trainingjob import TrainingJob, TrainingJobStatus
@@ -20,14 +20,18 @@ from mlops_operator.controllers.registry import register
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core.plan import Plan
 from mlops_operator.core.training import observed as obs
-from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, pods_wanted
+from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, reads
 from mlops_operator.core.training.reconcile import reconcile as decide_training
-from mlops_operator.kube.resources import JOBS, PODS, SERVICES, TRAININGJOBS
+from mlops_operator.kube.resources import EVENTS, JOBS, PODS, SERVICES, TRAININGJOBS
 from mlops_operator.settings import Settings
 
 #: A page of pending pods is enough to say why an attempt waits; a run of 9,999 nodes that
 #: cannot be scheduled must not cost megabytes per reconcile.
 PODS_PAGE = 20
+#: The Job controller's label of a pod's completion index (rank-0 is index 0).
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+T = TypeVar("T")
 
 
 def _service_view(body: Mapping[str, Any]) -> str:
@@ -37,34 +41,75 @@ def _service_view(body: Mapping[str, Any]) -> str:
 async def observe(
     rt: Runtime, key: Key, tj: TrainingJob, children: Mapping[str, tuple[Any, ...]]
 ) -> obs.Observed:
+    """The Jobs and Service from the caches, plus the few reads the core asks for."""
     jobs: tuple[obs.JobState, ...] = children["trainingjob_jobs"]
-    attempt = pods_wanted(tj, jobs, datetime.now(UTC))
-    pods = await _pods(rt, key, attempt) if attempt is not None else ()
-    return obs.Observed(jobs=jobs, pods=pods, service=bool(children["trainingjob_services"]))
+    wanted = reads(tj, jobs, datetime.now(UTC))
+    pods: tuple[obs.PodState, ...] = ()
+    if wanted.pods_of_attempt is not None:
+        pods = await _remembered(rt, key, ("pods", wanted.pods_of_attempt), _pending_pods)
+    create_failure = None
+    if wanted.job_events is not None:
+        job = next((j for j in jobs if j.name == wanted.job_events), None)
+        events = await _remembered(rt, key, ("events", wanted.job_events), _failed_create)
+        create_failure = obs.create_failure(events, job) if job is not None else None
+    message = None
+    if wanted.metrics_pod_of is not None:
+        rank0 = await _pods(rt, key, wanted.metrics_pod_of, rank0=True)
+        message = obs.termination_message(rank0)
+    return obs.Observed(
+        jobs=jobs,
+        pods=pods,
+        service=bool(children["trainingjob_services"]),
+        create_failure=create_failure,
+        termination_message=message,
+    )
 
 
-async def _pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]:
-    """The pending pods of one slow attempt: one bounded page, reused for a while."""
+async def _remembered(
+    rt: Runtime, key: Key, what: tuple[str, Any], read: Callable[[Runtime, Key, Any], Awaitable[T]]
+) -> T:
+    """A read of an attempt's state, made at most once per re-check interval.
+
+    Child events wake a slow attempt's reconcile many times a minute; the answer to "why
+    does it wait" changes far more slowly, and the core re-checks on its own schedule.
+    """
     memory = rt.scratch.setdefault(key, {})
-    cached = memory.get("pods")
-    if cached is not None and cached[0] == attempt and time.monotonic() - cached[1] < PODS_RECHECK:
-        pods: tuple[obs.PodState, ...] = cached[2]
-        return pods
+    cached = memory.get(what[0])
+    if cached is not None and cached[0] == what[1] and time.monotonic() - cached[1] < PODS_RECHECK:
+        value: T = cached[2]
+        return value
+    value = await read(rt, key, what[1])
+    memory[what[0]] = (what[1], time.monotonic(), value)
+    return value
+
+
+async def _pending_pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]:
+    return await _pods(rt, key, attempt, rank0=False)
+
+
+async def _pods(rt: Runtime, key: Key, attempt: int, *, rank0: bool) -> tuple[obs.PodState, ...]:
+    """One bounded page of an attempt's pods: the Pending ones, or the rank-0 one."""
     selector = f"{keys.TRAININGJOB_LABEL}={key.name},{keys.ATTEMPT_LABEL}={attempt}"
+    query = [("labelSelector", selector), ("limit", str(PODS_PAGE))]
+    if rank0:
+        query[0] = ("labelSelector", f"{selector},{COMPLETION_INDEX}=0")
+    else:
+        query.append(("fieldSelector", "status.phase=Pending"))
+    listed = await rt.kube.request("list", PODS, PODS.path(key.namespace), query=query)
+    states = (obs.pod_state(item) for item in listed.get("items", []))
+    return tuple(state for state in states if state is not None)
+
+
+async def _failed_create(rt: Runtime, key: Key, job: str) -> tuple[dict[str, Any], ...]:
+    """The Job controller's FailedCreate Events about one Job (why it has no pods)."""
+    selector = f"involvedObject.kind=Job,involvedObject.name={job},reason={obs.FAILED_CREATE}"
     listed = await rt.kube.request(
         "list",
-        PODS,
-        PODS.path(key.namespace),
-        query=[
-            ("labelSelector", selector),
-            ("fieldSelector", "status.phase=Pending"),
-            ("limit", str(PODS_PAGE)),
-        ],
+        EVENTS,
+        EVENTS.path(key.namespace),
+        query=[("fieldSelector", selector), ("limit", str(PODS_PAGE))],
     )
-    states = (obs.pod_state(item) for item in listed.get("items", []))
-    pods = tuple(state for state in states if state is not None)
-    memory["pods"] = (attempt, time.monotonic(), pods)
-    return pods
+    return tuple(listed.get("items", []))
 
 
 def decide(
