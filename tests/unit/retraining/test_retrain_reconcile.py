@@ -116,6 +116,8 @@ def test_a_spike_shorter_than_for_does_nothing() -> None:
     breach(world, 2, 15)  # 13 minutes above a 15m window
     assert world.status.breaching_since == minutes(2)
     assert world.status.phase is P.BREACHING
+    world.quiet(minutes(15.5))  # woken without an evaluation
+    world.quiet(minutes(15.6), value(0.43))  # or with one that changes nothing
     assert world.condition("Breaching") == (
         "True",
         "AboveThreshold",
@@ -852,7 +854,7 @@ def test_replace_waits_for_the_cooldown_before_deleting() -> None:
     assert world.condition("CoolingDown") == (
         "True",
         "BudgetSpent",
-        "1 runs started in the last 24h (maxRetrainsPerDay 1): no run starts before "
+        "1 run started in the last 24h (maxRetrainsPerDay 1): no run starts before "
         "2026-11-23T04:00:00Z; annotation mlops.dev/retrain='2' waits",
     )
     assert world.status.phase is P.RETRAINING

@@ -36,6 +36,8 @@ Decisions:
   ``status.recentRuns`` and the runs in the cluster.
 - **Suspend** stops every trigger: no query runs and the breach window closes (nobody
   watched it). A running run goes on, and its end is still handled (promotion, history).
+  On resume, what is still due starts a run: a manual value not acted on yet, and a
+  scheduled time missed while suspended if it is not too late (as a CronJob resumes).
 - **Promotion.** When a run succeeds: ``Automatic`` makes its model ``status.latestModel``
   if it has one and its ``promotion.evaluation`` metric lies within range (a missing metric
   or one out of range: condition ``Promoted=False`` and a Warning Event naming the metric,
@@ -577,7 +579,7 @@ class _Pass:
                     _Gate(
                         until,
                         "BudgetSpent",
-                        f"{len(starts)} runs started in the last 24h (maxRetrainsPerDay "
+                        f"{_runs(len(starts))} started in the last 24h (maxRetrainsPerDay "
                         f"{cap}): no run starts before {rfc3339(until)}",
                     )
                 )
@@ -758,6 +760,10 @@ def _last_trigger(trigger: Trigger, run: RunState | None) -> LastTrigger:
         value=(run.value if run and run.value is not None else trigger.value),
         query=trigger.query,
     )
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _end(run: RunState) -> datetime:
