@@ -282,9 +282,9 @@ class RetrainPolicyStatus(StatusBase):
     """When ``lastValue`` (or the lack of one) was read."""
     breaching_since: Timestamp | None = None
     """Start of the current breach window: the first of the consecutive evaluations above
-    the threshold (absent: not breaching). A run started by the breach closes the window, so
-    a drift that persists starts another run only after a new full ``for`` (and the
-    cooldown)."""
+    the threshold (absent: not breaching). The run a breach starts closes the window and
+    none opens while that run is active, so a drift that persists starts another run only
+    after a new full ``for`` from the run's end (and the cooldown)."""
     last_trigger: LastTrigger | None = None
     next_eligible_time: Timestamp | None = None
     """While the cooldown or the daily budget holds new runs back: when they end."""
