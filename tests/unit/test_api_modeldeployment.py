@@ -81,7 +81,12 @@ def test_status_round_trip() -> None:
             "revision": 2,
             "weight": 10,
             "stepIndex": 1,
-            "analysis": {"successes": 2, "failures": 0, "lastValues": {"ok": 0.995}},
+            "analysis": {
+                "successes": 2,
+                "failures": 0,
+                "inconclusive": 0,
+                "lastValues": {"ok": {"stable": 0.99, "canary": 0.995}},
+            },
         },
         "history": [
             {

@@ -122,5 +122,9 @@ TRIGGER_QUERY_ANNOTATION: Final = "mlops.dev/trigger-query"
 
 # --- finalizer -------------------------------------------------------------------------
 
+TEMPLATE_HASH_ANNOTATION: Final = "mlops.dev/template-hash"
+"""On a Deployment of ours: a digest of the pod template the operator last wrote, so a
+change of ``spec.server`` is noticed without comparing defaulted templates field by field."""
+
 FINALIZER: Final = "mlops.dev/finalizer"
 """The finalizer kopf is configured with (``settings.persistence.finalizer``)."""

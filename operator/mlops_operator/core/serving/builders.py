@@ -29,11 +29,18 @@ from typing import Any
 from mlops_operator.api.keys import (
     MODELDEPLOYMENT_LABEL,
     REVISION_LABEL,
+    TEMPLATE_HASH_ANNOTATION,
     VARIANT_LABEL,
     Variant,
 )
 from mlops_operator.api.modeldeployment import ModelDeployment
 from mlops_operator.core.meta import child_labels, owner_reference
+from mlops_operator.core.pods import (
+    RESTRICTED_CONTAINER_SECURITY,
+    RESTRICTED_POD_SECURITY,
+    gpu_toleration,
+    resources,
+)
 from mlops_operator.core.serving.defaults import ServingDefaults
 
 __all__ = [
@@ -62,20 +69,7 @@ MODEL_URI_ENV = "MODEL_URI"
 """The environment variable that tells the server which model to load."""
 PORT_NAME = "http"
 """Name of the server's container port; the Services and the probe refer to it by name."""
-TEMPLATE_HASH_ANNOTATION = "mlops.dev/template-hash"
-"""On a Deployment of ours: :func:`template_hash` of the pod template the operator wrote."""
 
-# What passes the Pod Security "restricted" profile. The same as the TrainingJob pods
-# (core.training.builders); the kinds' cores may not import each other, so these and
-# _resources belong in a shared core module (pending: see the report of this change).
-RESTRICTED_POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-}
 
 HPA_DEFAULT_CPU = 80
 """The HPA's CPU utilization target (percent) when ``targetCPUUtilizationPercentage`` is
@@ -188,17 +182,15 @@ def pod_template(
         container["command"] = list(server.command)
     if server.args:
         container["args"] = list(server.args)
-    resources = _resources(spec.resources, spec.gpus_per_replica, defaults.gpu_resource)
-    if resources:
-        container["resources"] = resources
+    wanted = resources(spec.resources, spec.gpus_per_replica, defaults.gpu_resource)
+    if wanted:
+        container["resources"] = wanted
     pod: dict[str, Any] = {
         "securityContext": copy.deepcopy(RESTRICTED_POD_SECURITY),
         "containers": [container],
     }
     if spec.gpus_per_replica:
-        pod["tolerations"] = [
-            {"key": defaults.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        pod["tolerations"] = [gpu_toleration(defaults.gpu_toleration_key)]
     labels = {**child_labels(md), VARIANT_LABEL: variant.value, REVISION_LABEL: str(revision)}
     return {"metadata": {"labels": labels}, "spec": pod}
 
@@ -285,13 +277,6 @@ def _probe(path: str | None) -> dict[str, Any]:
     if path:
         return {"httpGet": {"path": path, "port": PORT_NAME}}
     return {"tcpSocket": {"port": PORT_NAME}}
-
-
-def _resources(user: dict[str, Any] | None, gpus: int, gpu_resource: str) -> dict[str, Any]:
-    resources = {k: copy.deepcopy(v) for k, v in (user or {}).items() if isinstance(v, dict)}
-    if gpus:
-        resources.setdefault("limits", {})[gpu_resource] = gpus
-    return resources
 
 
 def _name(md: ModelDeployment) -> str:

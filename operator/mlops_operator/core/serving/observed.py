@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_operator.api.keys import REVISION_LABEL, VARIANT_LABEL, Variant
+from mlops_operator.api.keys import REVISION_LABEL, TEMPLATE_HASH_ANNOTATION, VARIANT_LABEL, Variant
 from mlops_operator.core.serving.analysis import Measurement
-from mlops_operator.core.serving.builders import MODEL_URI_ENV, SERVER, TEMPLATE_HASH_ANNOTATION
+from mlops_operator.core.serving.builders import MODEL_URI_ENV, SERVER
 from mlops_operator.core.serving.source import Source
 
 __all__ = [

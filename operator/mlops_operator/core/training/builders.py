@@ -21,6 +21,12 @@ from mlops_operator.api.keys import ATTEMPT_LABEL as ATTEMPT_LABEL
 from mlops_operator.api.keys import owner_label
 from mlops_operator.api.trainingjob import Framework, TrainingJob
 from mlops_operator.core.meta import child_labels, owner_reference
+from mlops_operator.core.pods import (
+    RESTRICTED_CONTAINER_SECURITY,
+    RESTRICTED_POD_SECURITY,
+    gpu_toleration,
+    resources,
+)
 from mlops_operator.core.training import frameworks, shapes
 from mlops_operator.settings import TrainingDefaults
 
@@ -28,15 +34,6 @@ TRAINER = "trainer"
 """Name of the main container; ``podTemplate.spec.containers[name=trainer]`` merges into it."""
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
-#: What passes the Pod Security "restricted" profile; the user's template may override it.
-RESTRICTED_POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-}
 #: Lists in a pod template that the user's entries extend rather than replace.
 _APPENDED_LISTS = frozenset(
     {
@@ -156,9 +153,9 @@ def pod_template(
         container["command"] = list(spec.command)
     if spec.args:
         container["args"] = list(spec.args)
-    resources = _resources(spec.resources, spec.gpus_per_node, defaults.gpu_resource)
-    if resources:
-        container["resources"] = resources
+    wanted = resources(spec.resources, spec.gpus_per_node, defaults.gpu_resource)
+    if wanted:
+        container["resources"] = wanted
     if spec.nodes > 1 or spec.framework is not Framework.GENERIC:
         container["ports"] = [{"name": "rendezvous", "containerPort": defaults.rendezvous_port}]
 
@@ -169,9 +166,7 @@ def pod_template(
         "containers": [container],
     }
     if spec.gpus_per_node:
-        pod["tolerations"] = [
-            {"key": defaults.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        pod["tolerations"] = [gpu_toleration(defaults.gpu_toleration_key)]
     if spec.priority_class_name:
         pod["priorityClassName"] = spec.priority_class_name
     if spec.service_account_name:
@@ -229,14 +224,6 @@ def run_env(tj: TrainingJob, attempt: int, defaults: TrainingDefaults) -> list[d
 def hp_env_name(key: str) -> str:
     """``learning-rate`` -> ``HP_LEARNING_RATE``."""
     return "HP_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
-
-
-def _resources(user: dict[str, Any] | None, gpus: int, gpu_resource: str) -> dict[str, Any]:
-    # Shapes are checked: requests and limits are maps, claims a list.
-    resources = {k: copy.deepcopy(v) for k, v in (user or {}).items() if v is not None}
-    if gpus:
-        resources.setdefault("limits", {})[gpu_resource] = gpus
-    return resources
 
 
 def merge_pod_spec(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
