@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from localcluster import components, health, lock, nodes, paths
+from localcluster import components, health, kwok, lock, nodes, paths
 from localcluster import prometheus as prom
 from localcluster.certs import generate_pki, load_pki
 from localcluster.components import Layout, Ports
@@ -167,6 +167,7 @@ class LocalCluster:
     def _up_locked(self, with_prometheus: bool, started_by: str, timeout: float) -> UpResult:
         start = time.monotonic()
         if self.is_running():
+            self._refresh_kwok_locked(timeout)
             server = self._ensure_prometheus_locked() if with_prometheus else self.prometheus()
             return UpResult(
                 self.kubeconfig,
@@ -256,20 +257,59 @@ class LocalCluster:
         finally:
             api.close()
 
+    def _refresh_kwok_locked(self, timeout: float) -> None:
+        """Restart KWOK if its stages changed since the cluster started.
+
+        A cluster outlives the checkout it was started from (``make cluster-up``, then
+        a pull that adds a stage); tests relying on the new stage would otherwise fail
+        against the old KWOK. Restarting it is harmless: it re-lists pods and nodes.
+        """
+        try:
+            current = self.layout.kwok_config.read_text()
+        except OSError:
+            current = None
+        if current == kwok.stages_text():
+            return
+        record = self.table.get("kwok")
+        if record is not None:
+            stop([record])
+        ports = Ports(**self._state()["ports"])
+        started = self.table.start(components.kwok_controller(self.layout, ports))
+        self._wait_healthy(started, f"http://127.0.0.1:{ports.kwok}/healthz", None, timeout)
+
     # -- prometheus -------------------------------------------------------------------
 
-    def prometheus(self) -> prom.PrometheusServer | None:
-        """The cluster's Prometheus, if one is running."""
-        state = self._state()
-        record = self.table.get("prometheus")
-        if "prometheus" not in state or record is None or not record.alive():
-            return None
+    @property
+    def _prometheus_dir(self) -> Path:
+        return self.state_dir / "prometheus"
+
+    def _prometheus_handle(self, url: str) -> prom.PrometheusServer:
         return prom.PrometheusServer(
-            url=state["prometheus"]["url"], targets_dir=Path(state["prometheus"]["targets_dir"])
+            url=url,
+            targets_dir=self._prometheus_dir / "targets",
+            directory=self._prometheus_dir,
+            process_dir=self.state_dir,
+            lock_file=self.lock_file,
         )
 
+    def prometheus(self) -> prom.PrometheusServer | None:
+        """The cluster's Prometheus, if one is running.
+
+        The handle can :meth:`~localcluster.prometheus.PrometheusServer.stop` and
+        :meth:`~localcluster.prometheus.PrometheusServer.start` it (same port, same data).
+        """
+        state = self._state()
+        record = self.table.get(prom.PROCESS_NAME)
+        if "prometheus" not in state or record is None or not record.alive():
+            return None
+        return self._prometheus_handle(state["prometheus"]["url"])
+
     def ensure_prometheus(self) -> prom.PrometheusServer:
-        """Start the cluster's Prometheus unless it runs already; `down` stops it."""
+        """Start the cluster's Prometheus unless it runs already; `down` stops it.
+
+        One that was stopped (or died) comes back on its old port with its old data, so
+        URLs handed out before stay valid.
+        """
         with lock.exclusive(self.lock_file):
             return self._ensure_prometheus_locked()
 
@@ -278,8 +318,18 @@ class LocalCluster:
         if existing is not None:
             return existing
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        saved = self._state().get("prometheus")
+        if saved:
+            # Not old.start(): that takes the lock, which this process already holds.
+            old = self._prometheus_handle(saved["url"])
+            try:
+                return prom.start(
+                    self._prometheus_dir, self.table, old.port, lock_file=self.lock_file
+                )
+            except RuntimeError:
+                pass  # its port was taken meanwhile: a new port below
         (port,) = free_ports(1)
-        server = prom.start(self.state_dir / "prometheus", self.table, port)
+        server = prom.start(self._prometheus_dir, self.table, port, lock_file=self.lock_file)
         state = self._state()
         state["prometheus"] = {"url": server.url, "targets_dir": str(server.targets_dir)}
         self._save_state(state)

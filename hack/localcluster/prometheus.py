@@ -5,26 +5,32 @@ real one, not a stub that answers whatever the test expects. Scrape targets come
 ``file_sd`` directory: adding a target is writing a JSON file, which Prometheus picks
 up within a second, and :meth:`PrometheusServer.add_target` waits until the target has
 actually been scraped so the test's first query already sees data.
+
+A server started here can also be stopped and started again on the same port with the
+same data (:meth:`PrometheusServer.stop`, :meth:`PrometheusServer.start`,
+:meth:`PrometheusServer.stopped`), to test what clients do while Prometheus is away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcluster import health
+from localcluster import health, lock
 from localcluster.paths import find_binary
 from localcluster.ports import LOOPBACK
-from localcluster.processes import ProcessSpec, ProcessTable, log_tail
+from localcluster.processes import ProcessRecord, ProcessSpec, ProcessTable, log_tail, stop
 from localcluster.waiting import wait_for
 
 SCRAPE_INTERVAL = "1s"
 FILE_SD_JOB = "file-sd"
+PROCESS_NAME = "prometheus"
 
 
 def config(targets_dir: Path) -> dict[str, Any]:
@@ -57,7 +63,7 @@ def process_spec(directory: Path, port: int) -> ProcessSpec:
     # JSON is valid YAML; Prometheus reads it as its YAML config.
     config_file.write_text(json.dumps(conf, indent=2) + "\n")
     return ProcessSpec(
-        "prometheus",
+        PROCESS_NAME,
         [
             str(find_binary("prometheus")),
             f"--config.file={config_file}",
@@ -79,10 +85,27 @@ def _target_file_name(address: str) -> str:
 
 @dataclass(frozen=True)
 class PrometheusServer:
-    """A handle on a running Prometheus: its URL and its file_sd directory."""
+    """A handle on a running Prometheus: its URL and its file_sd directory.
+
+    ``directory`` (config, data, targets) and ``process_dir`` (the state directory whose
+    ``pids/`` holds its pidfile) are set when :func:`start` started it; only then can
+    :meth:`stop` and :meth:`start` control it. ``lock_file``, when set, is held while
+    stopping or starting (the local cluster's lock, so ``up``/``down`` never interleave).
+    """
 
     url: str
     targets_dir: Path
+    directory: Path | None = None
+    process_dir: Path | None = None
+    lock_file: Path | None = None
+
+    @property
+    def port(self) -> int:
+        """The loopback port it listens on (kept across :meth:`stop`/:meth:`start`)."""
+        port = urllib.parse.urlsplit(self.url).port
+        if port is None:
+            raise ValueError(f"no port in {self.url}")
+        return port
 
     def _api(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -154,19 +177,88 @@ class PrometheusServer:
         """Stop scraping ``address`` (Prometheus notices within a second)."""
         (self.targets_dir / _target_file_name(address)).unlink(missing_ok=True)
 
+    # -- stop and start (a server this package started) --------------------------------
 
-def start(
-    directory: Path, table: ProcessTable, port: int, timeout: float = 60.0
-) -> PrometheusServer:
-    """Start Prometheus with its files in ``directory`` and wait until it is ready."""
-    directory.mkdir(parents=True, exist_ok=True)
+    def _control(self) -> tuple[Path, ProcessTable]:
+        if self.directory is None or self.process_dir is None:
+            raise RuntimeError(
+                f"Prometheus at {self.url} was not started by localcluster; "
+                "it cannot be stopped or started from here"
+            )
+        return self.directory, ProcessTable(self.process_dir)
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return lock.exclusive(self.lock_file) if self.lock_file else contextlib.nullcontext()
+
+    def _record(self) -> ProcessRecord | None:
+        _, table = self._control()
+        record = table.get(PROCESS_NAME)
+        return record if record is not None and record.alive() else None
+
+    def running(self) -> bool:
+        """Whether its process is alive (it may still be starting up)."""
+        return self._record() is not None
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, so the data is flushed); the port closes at once.
+
+        Queries fail until :meth:`start`. Every user of this server sees it gone: the
+        local cluster's Prometheus is shared with any other session on that cluster.
+        """
+        with self._locked():
+            record = self._record()
+            if record is not None:
+                stop([record])
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start it again on the same port, with the same data, config and targets, and
+        wait until it is ready. A no-op while it runs."""
+        directory, table = self._control()
+        with self._locked():
+            if self._record() is None:
+                _launch(directory, table, self.port, timeout)
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Stopped for the ``with`` body, started again afterwards, even on error."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+def _launch(directory: Path, table: ProcessTable, port: int, timeout: float) -> None:
+    """Start the process and wait until /-/ready answers."""
     record = table.start(process_spec(directory, port))
-    server = PrometheusServer(url=f"http://{LOOPBACK}:{port}", targets_dir=directory / "targets")
+    url = f"http://{LOOPBACK}:{port}/-/ready"
 
     def ready() -> bool:
         if not record.alive():
             raise RuntimeError(f"prometheus exited at start:\n{log_tail(record.log)}")
-        return server.ready()
+        return health.is_healthy(url)
 
     wait_for(ready, timeout, "Prometheus /-/ready")
-    return server
+
+
+def start(
+    directory: Path,
+    table: ProcessTable,
+    port: int,
+    timeout: float = 60.0,
+    lock_file: Path | None = None,
+) -> PrometheusServer:
+    """Start Prometheus with its files in ``directory`` and wait until it is ready.
+
+    ``table`` records the process; ``lock_file`` is taken by the returned server's
+    :meth:`~PrometheusServer.stop` and :meth:`~PrometheusServer.start`.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    _launch(directory, table, port, timeout)
+    return PrometheusServer(
+        url=f"http://{LOOPBACK}:{port}",
+        targets_dir=directory / "targets",
+        directory=directory,
+        process_dir=table.pid_dir.parent,
+        lock_file=lock_file,
+    )

@@ -12,7 +12,16 @@ session that requests none of them (e.g. ``pytest tests/unit``) never starts any
 - ``crds`` (session) -> list[str]: server-side applies crds/*.yaml, waits until each
   CRD is Established, returns their names.
 - ``prometheus`` (session) -> PrometheusServer: ``.url``, ``.add_target(address,
-  labels)`` (returns once scraped), ``.query(promql) -> list``.
+  labels)`` (returns once scraped), ``.remove_target(address)``, ``.query(promql) ->
+  list``, and ``.stop()`` / ``.start()`` / ``with .stopped():`` (same port, same data;
+  the local cluster's Prometheus is shared with other sessions on that cluster).
+- ``exporter`` (function) -> Exporter, already scraped by ``prometheus`` (1s interval):
+  ``.set(name, value, labels)``, ``.clear(name, labels)``, ``.wait_scraped(promql,
+  value)`` (value None: no data); its target is removed at the end of the test.
+- ``gateway_api`` (session) -> list[str]: the Gateway API CRDs (sigs.k8s.io/gateway-api,
+  standard channel, pinned in hack/toolchain/gateway-api) applied server-side and
+  Established. On an external cluster only missing objects are applied, and the
+  admission policy "safe-upgrades" is not installed there.
 - ``gpu_nodes`` (session) -> list[str]: nodes with allocatable nvidia.com/gpu; skips
   the test if there are none.
 
@@ -33,14 +42,17 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from localcluster import kube, nodes, paths
+from localcluster import gatewayapi, kube, nodes, paths
 from localcluster import prometheus as prom
 from localcluster.cluster import LocalCluster
+from localcluster.exporter import Exporter
 from localcluster.ports import free_ports
 from localcluster.processes import ProcessTable, stop
 from localcluster.waiting import wait_for
 
-CLUSTER_FIXTURES = frozenset({"kubeconfig", "k8s", "namespace", "crds", "prometheus", "gpu_nodes"})
+CLUSTER_FIXTURES = frozenset(
+    {"kubeconfig", "k8s", "namespace", "crds", "prometheus", "exporter", "gateway_api", "gpu_nodes"}
+)
 CRD_DIR = paths.REPO_ROOT / "crds"
 _MAX_NAMESPACE = 63
 
@@ -162,6 +174,34 @@ def prometheus(
         yield prom.start(directory, table, port)
     finally:
         stop(table.records())
+
+
+@pytest.fixture
+def exporter(prometheus: prom.PrometheusServer) -> Iterator[Exporter]:
+    """A metrics endpoint the test sets values on, scraped by ``prometheus``.
+
+    Series carry the labels the test gives plus ``instance`` and ``job``; label them
+    with something unique to the test (e.g. its namespace): other sessions may share
+    the cluster's Prometheus.
+    """
+    with Exporter() as endpoint:
+        endpoint.register(prometheus)
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def gateway_api(k8s: client.ApiClient) -> list[str]:
+    """The Gateway API CRDs, applied and Established; returns their names.
+
+    On the local cluster they are applied as pinned (idempotent). On an external
+    cluster ($KUBECONFIG) only what is missing is applied, and not the "safe-upgrades"
+    admission policy: a cluster-wide policy over someone else's Gateway API install.
+    """
+    external = bool(os.environ.get("KUBECONFIG"))
+    names = gatewayapi.install(k8s, only_missing=external, with_policy=not external)
+    if "v1" not in gatewayapi.served_versions(k8s):
+        pytest.skip(f"the cluster's {gatewayapi.HTTPROUTE_CRD} does not serve v1")
+    return names
 
 
 @pytest.fixture(scope="session")
