@@ -9,9 +9,10 @@ Importing this package registers every controller with kopf's default registry.
 - :mod:`.registry` — the controllers, turned into kopf indexes and watch handlers.
 - :mod:`.execute` — carries out a :class:`~mlops_operator.core.plan.Plan`.
 - :mod:`.operator` — start-up, leadership, login and kopf's settings.
-- :mod:`.trainingjob` — the TrainingJob controller.
+- :mod:`.trainingjob`, :mod:`.modeldeployment`, :mod:`.retrainpolicy` — the three
+  controllers: what each reads besides its cached children, on top of its pure core.
 """
 
-from mlops_operator.controllers import operator, trainingjob
+from mlops_operator.controllers import modeldeployment, operator, retrainpolicy, trainingjob
 
-__all__ = ["operator", "trainingjob"]
+__all__ = ["modeldeployment", "operator", "retrainpolicy", "trainingjob"]

@@ -146,6 +146,9 @@ class Runtime:
     #: with the key. Never a source of truth: losing it costs at most one extra read.
     scratch: dict[Key, dict[str, Any]] = field(default_factory=dict)
     prometheus: Any = None  # kube.prometheus.PrometheusClient once a controller needs it
+    #: When this process last started acting (monotonic): a restarted or newly elected
+    #: replica spreads periodic work (drift queries) over the interval from then on.
+    since: float = field(default_factory=time.monotonic)
 
     def index(self, name: str) -> Mapping[Any, Any]:
         index: Mapping[Any, Any] = self.indices[name]
@@ -165,3 +168,4 @@ class Runtime:
         self.expectations.clear()
         self.writes.clear()
         self.scratch.clear()
+        self.since = time.monotonic()

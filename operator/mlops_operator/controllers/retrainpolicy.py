@@ -1,0 +1,68 @@
+"""The RetrainPolicy controller: its TrainingJobs, and the drift query when one is due.
+
+The pure core (:mod:`mlops_operator.core.retraining`) decides everything. This module reads
+the policy's runs from the cache and, only when the core says an evaluation is due, runs the
+drift query. When the query last ran is kept in memory, not in status: a policy where
+nothing changes writes nothing, however often it is evaluated. After a restart (or a change
+of leader) each policy waits for its own jittered slot in its interval, counted from then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlops_operator.api.retrainpolicy import RetrainPolicy, RetrainPolicyStatus
+from mlops_operator.controllers.modeldeployment import prometheus
+from mlops_operator.controllers.reconciler import Child, Controller
+from mlops_operator.controllers.registry import register
+from mlops_operator.controllers.runtime import Key, Runtime
+from mlops_operator.core.plan import Plan
+from mlops_operator.core.retraining import observed as obs
+from mlops_operator.core.retraining.reconcile import invalid
+from mlops_operator.core.retraining.reconcile import reconcile as decide_retraining
+from mlops_operator.core.retraining.triggers import evaluation_due
+from mlops_operator.kube.resources import RETRAINPOLICIES, TRAININGJOBS
+from mlops_operator.settings import Settings
+
+EVALUATED = "evaluated"
+
+
+async def observe(
+    rt: Runtime, key: Key, policy: RetrainPolicy, children: Mapping[str, tuple[Any, ...]]
+) -> obs.Observed:
+    now = datetime.now(UTC)
+    memory = rt.scratch.setdefault(key, {})
+    last = memory.get(EVALUATED) or _leading_since(rt)
+    reading = None
+    drift = policy.spec.triggers.drift
+    if drift is not None and evaluation_due(policy, last, now):
+        reading = await prometheus(rt).query(drift.prometheus.address, drift.query)
+        memory[EVALUATED] = now
+    return obs.Observed(runs=children["retrainpolicy_runs"], reading=reading)
+
+
+def _leading_since(rt: Runtime) -> datetime:
+    """When this process started acting, as a wall-clock time."""
+    return datetime.now(UTC) - timedelta(seconds=time.monotonic() - rt.since)
+
+
+def decide(
+    policy: RetrainPolicy, observed: obs.Observed, now: datetime, settings: Settings
+) -> Plan[RetrainPolicyStatus]:
+    return decide_retraining(policy, observed, now)
+
+
+CONTROLLER = register(
+    Controller(
+        model=RetrainPolicy,
+        status_model=RetrainPolicyStatus,
+        resource=RETRAINPOLICIES,
+        observe=observe,
+        decide=decide,
+        invalid=invalid,
+        children=(Child(TRAININGJOBS, obs.run_state, "retrainpolicy_runs", settle=0.0),),
+    )
+)
