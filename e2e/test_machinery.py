@@ -115,7 +115,6 @@ def replicas(kubeconfig: str, crds: list[str], tmp_path: Path, operator: Operato
         for process in started:
             if process.proc is not None and process.proc.poll() is None:
                 process.kill()
-        operator.start()
 
 
 def test_two_replicas_one_acts_and_hand_over_on_stop_and_on_kill(

@@ -57,16 +57,25 @@ CRD_DIR = paths.REPO_ROOT / "crds"
 _MAX_NAMESPACE = 63
 
 
+#: Every namespace this pytest session creates starts with this. Sessions that share one
+#: cluster (a developer's and CI's, or helpers working in parallel) each run their own
+#: operator, and each operator serves only its session's namespaces (``--namespace
+#: <prefix>-*``, a kopf glob), so no two operators ever act on the same object.
+SESSION_PREFIX = "t" + secrets.token_hex(2)
+
+
 def namespace_name(test_name: str) -> str:
     """A unique, valid namespace name (RFC 1123 label, <= 63 chars) from a test name.
 
-    ``test_train[gpu-2]`` becomes e.g. ``test-train-gpu-2-3f9a1c``: readable in
-    ``kubectl get ns`` while debugging, unique across reruns and parallel sessions.
+    ``test_train[gpu-2]`` becomes e.g. ``t1a2b-test-train-gpu-2-3f9a1c``: readable in
+    ``kubectl get ns`` while debugging, unique across reruns and parallel sessions, and
+    prefixed with :data:`SESSION_PREFIX`.
     """
     suffix = secrets.token_hex(3)
     base = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    base = base[: _MAX_NAMESPACE - len(suffix) - 1].strip("-") or "test"
-    return f"{base}-{suffix}"
+    room = _MAX_NAMESPACE - len(suffix) - len(SESSION_PREFIX) - 2
+    base = base[:room].strip("-") or "test"
+    return f"{SESSION_PREFIX}-{base}-{suffix}"
 
 
 def _is_unit_test(item: pytest.Item) -> bool:
