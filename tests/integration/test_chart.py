@@ -2,15 +2,18 @@
 
 Without a cluster: ``helm lint --strict``; ``helm template`` with the default values and
 with a namespace list and two replicas, asserting on the rendered objects (RBAC rules
-exactly what the operator does, Pod Security "restricted", the operator's flags, CRDs
-that are the generated ones and carry ``helm.sh/resource-policy: keep``); and
-values.schema.json refusing bad values with a message that names them.
+exactly what the operator does, Pod Security "restricted", the operator's flags, leader
+election through a Lease and nothing of kopf peering, CRDs that are the generated ones and
+carry ``helm.sh/resource-policy: keep``); and values.schema.json refusing bad values with a
+message that names them.
 
 With the cluster (fixtures from hack/localcluster/pytest_plugin.py): a server-side dry
 run of everything the chart renders, and a real ``helm install`` into a namespace that
-enforces Pod Security "restricted", where the operator then runs as the chart's service
-account (a token of it, from this machine) and finishes a TrainingJob: proof that the
-RBAC rules are enough, not just that they look right.
+enforces Pod Security "restricted". There, SubjectAccessReviews show that the chart's
+service account may do each thing the operator does and may not read Secrets, exec into
+pods or write RBAC; and the operator runs as that service account (a token of it, from this
+machine), takes the Lease and finishes a TrainingJob: proof that the RBAC rules are
+enough, not just that they look right.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as k8s_client
+from kubernetes.client import ApiClient
 
 from localcluster.ports import free_ports
 from localcluster.waiting import wait_for
@@ -58,25 +63,38 @@ READ = ["get", "list", "watch"]
 OURS = ["trainingjobs", "modeldeployments", "retrainpolicies"]
 NAMESPACED_RULES = (
     _rules(["mlops.dev"], OURS, READ)
-    | _rules(["mlops.dev"], [f"{plural}/status" for plural in OURS], ["patch"])
-    | _rules(["mlops.dev"], ["trainingjobs"], ["delete"])  # ttlSecondsAfterFinished
+    | _rules(["mlops.dev"], ["trainingjobs"], ["create", "delete"])  # RetrainPolicy runs, TTL
+    | _rules(["mlops.dev"], [f"{plural}/status" for plural in OURS], ["get", "patch", "update"])
+    # blockOwnerDeletion under OwnerReferencesPermissionEnforcement (OpenShift).
+    | _rules(["mlops.dev"], [f"{plural}/finalizers" for plural in OURS], ["update"])
     | _rules(["batch"], ["jobs"], CRUD)
-    | _rules([""], ["pods"], ["get", "list"])  # listed for a slow start, never watched
     | _rules([""], ["services"], CRUD)
-    | _rules([""], ["events"], ["create"])
-    # The ModelDeployment controller to come.
     | _rules(["apps"], ["deployments"], CRUD)
     | _rules(["autoscaling"], ["horizontalpodautoscalers"], CRUD)
-    | _rules(["gateway.networking.k8s.io"], ["httproutes"], CRUD)
+    # The user's route: patched for the canary split, never created or deleted.
+    | _rules(["gateway.networking.k8s.io"], ["httproutes"], ["get", "list", "watch", "patch"])
+    | _rules([""], ["pods"], ["get", "list"])  # pending pods, rank 0's message; never watched
+    | _rules([""], ["events"], ["create", "list"])  # ours; a Job's FailedCreate
 )  # fmt: skip
 CRD_RULES = _rules(
     ["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"]
 )
 NAMESPACE_RULES = _rules([""], ["namespaces"], ["list", "watch"])
-CLUSTER_PEERING_RULES = _rules(
-    ["kopf.dev"], ["clusterkopfpeerings"], ["get", "list", "watch", "patch"]
-)
-PEERING_RULES = _rules(["kopf.dev"], ["kopfpeerings"], ["get", "list", "watch", "patch"])
+
+
+def lease_rules(lease: str) -> list[Obj]:
+    """The leader-election Role's rules: create any Lease (RBAC cannot name a create's
+    object), read and update only ours."""
+    group = ["coordination.k8s.io"]
+    return [
+        {"apiGroups": group, "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": group,
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+    ]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -137,6 +155,12 @@ def of_kind(objs: list[Obj], kind: str) -> list[Obj]:
     return [o for o in objs if o["kind"] == kind]
 
 
+def named(objs: list[Obj], kind: str, name: str) -> Obj:
+    found = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
 def triples(role: Obj) -> set[Rule]:
     """A Role's rules flattened to (group, resource, verb); wildcards are refused."""
     out: set[Rule] = set()
@@ -177,12 +201,10 @@ def test_app_version_is_the_operators() -> None:
     assert chart["appVersion"] == project["version"]
 
 
-def test_crds_dir_holds_only_kopfs_peering_crds() -> None:
-    """mlops.dev CRDs must come from templates (upgraded), never from crds/ (never upgraded)."""
-    names = set()
-    for path in (CHART / "crds").glob("*.yaml"):
-        names |= {d["metadata"]["name"] for d in yaml.safe_load_all(path.read_text()) if d}
-    assert names == {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+def test_no_crds_dir() -> None:
+    """mlops.dev CRDs come from templates (upgraded), never from crds/ (never upgraded); kopf
+    runs standalone, so it needs none of its kopf.dev peering CRDs."""
+    assert not (CHART / "crds").exists()
 
 
 # --- default values: all namespaces, one replica ------------------------------------------
@@ -250,6 +272,7 @@ def test_deployment_runs_the_operator_under_restricted(tmp_path: Path) -> None:
     env = {e["name"]: e for e in c["env"]}
     assert env["MLOPS_GPU_RESOURCE"]["value"] == "nvidia.com/gpu"
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert c["resources"]["requests"]
@@ -295,52 +318,99 @@ def test_values_become_flags_and_env(tmp_path: Path) -> None:
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 9090, "health": 9091}
 
 
-# --- a namespace list and two replicas ----------------------------------------------------
+# --- a namespace list and two replicas: leader election -----------------------------------
 
 
 def test_namespaces_and_replicas(tmp_path: Path) -> None:
     objs = render(tmp_path, MULTI)
     c = container(objs)
     assert c["args"][:3] == ["run", "--namespace=team-a", "--namespace=team-b"]
-    assert "--peering=rel-mlops-operator" in c["args"]
     deployment = only(objs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
 
     # Cluster scope: only what kopf itself reads.
     assert triples(only(objs, "ClusterRole")) == CRD_RULES | NAMESPACE_RULES
     roles = {r["metadata"]["namespace"]: r for r in of_kind(objs, "Role")}
-    assert set(roles) == {"team-a", "team-b"}
-    for role in roles.values():
-        assert triples(role) == NAMESPACED_RULES | PEERING_RULES
+    assert set(roles) == {"team-a", "team-b", "ops"}
+    for ns in ("team-a", "team-b"):
+        assert roles[ns]["metadata"]["name"] == "rel-mlops-operator"
+        assert triples(roles[ns]) == NAMESPACED_RULES
     bindings = {b["metadata"]["namespace"]: b for b in of_kind(objs, "RoleBinding")}
-    assert set(bindings) == {"team-a", "team-b"}
+    assert set(bindings) == {"team-a", "team-b", "ops"}
     for ns, binding in bindings.items():
         assert binding["roleRef"]["name"] == roles[ns]["metadata"]["name"]
-        assert binding["subjects"][0]["namespace"] == "ops"
-
-    peerings = of_kind(objs, "KopfPeering")
-    assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings} == {
-        ("team-a", "rel-mlops-operator"),
-        ("team-b", "rel-mlops-operator"),
-    }
-    assert all(p["apiVersion"] == "kopf.dev/v1" for p in peerings)
-    assert not of_kind(objs, "ClusterKopfPeering")
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "rel-mlops-operator", "namespace": "ops"}
+        ]
     pdb = only(objs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
 
 
-def test_peering_across_all_namespaces(tmp_path: Path) -> None:
-    objs = render(tmp_path, {"replicas": 3})
-    assert (
-        triples(only(objs, "ClusterRole")) == NAMESPACED_RULES | CRD_RULES | CLUSTER_PEERING_RULES
-    )
-    assert only(objs, "ClusterKopfPeering")["metadata"]["name"] == "rel-mlops-operator"
-    assert not of_kind(objs, "KopfPeering")
-    # One replica may ask for peering too (e.g. overlapping pods in a rolling update).
-    one = render(tmp_path, {"peering": {"enabled": True, "name": "ops-peering"}})
-    assert "--peering=ops-peering" in container(one)["args"]
+def test_two_replicas_elect_a_leader_through_a_lease(tmp_path: Path) -> None:
+    """replicas=2: --leader-election, the pod's name and namespace from the Downward API,
+    a Role for the one Lease in the release's namespace, and nothing of kopf peering."""
+    text = template_text(tmp_path, {"replicas": 2})
+    objs = [d for d in yaml.safe_load_all(text) if d]
+    c = container(objs)
+    assert c["args"][-1] == "--leader-election=rel-mlops-operator"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    deployment = only(objs, "Deployment")
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    assert only(objs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+    role = only(objs, "Role")
+    assert role["metadata"]["name"] == "rel-mlops-operator-leader-election"
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == lease_rules("rel-mlops-operator")
+    binding = only(objs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "ops"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "rel-mlops-operator-leader-election",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rel-mlops-operator", "namespace": "ops"}
+    ]
+    # All namespaces: one ClusterRole, with nothing of peering (kopf runs standalone).
+    assert triples(only(objs, "ClusterRole")) == NAMESPACED_RULES | CRD_RULES
+    assert not {o["kind"] for o in objs} & {"KopfPeering", "ClusterKopfPeering"}
+    assert "kopf.dev" not in text
+    assert "peering" not in text.lower()
+
+
+def test_leader_election_values(tmp_path: Path) -> None:
+    # One replica may ask for it too: a rolling update then overlaps old and new pod safely.
+    one = render(tmp_path, {"leaderElection": {"enabled": True, "leaseName": "ops-leader"}})
+    assert "--leader-election=ops-leader" in container(one)["args"]
+    assert only(one, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert only(one, "Role")["rules"] == lease_rules("ops-leader")
     assert not of_kind(one, "PodDisruptionBudget")
+    # Three replicas, leaseName set: the name reaches the flag and the Role alike.
+    three = render(tmp_path, {"replicas": 3, "leaderElection": {"leaseName": "x"}})
+    assert "--leader-election=x" in container(three)["args"]
+    assert only(three, "Role")["rules"] == lease_rules("x")
+    # Explicitly off with one replica: as the default.
+    off = render(tmp_path, {"leaderElection": {"enabled": False}})
+    assert not [a for a in container(off)["args"] if a.startswith("--leader-election")]
+    assert only(off, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert not of_kind(off, "Role")
+    # Without RBAC from the chart, no Role for the Lease either.
+    assert not of_kind(render(tmp_path, {"replicas": 2, "rbac": {"create": False}}), "Role")
+
+
+def test_two_replicas_without_leader_election_are_refused() -> None:
+    result = helm(
+        "template", "rel", str(CHART), "--set", "replicas=2",
+        "--set", "leaderElection.enabled=false", check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "replicas=2 needs leader election" in result.stderr, result.stderr
 
 
 def test_service_monitor_only_where_the_api_is_served(tmp_path: Path) -> None:
@@ -372,7 +442,9 @@ def test_service_monitor_only_where_the_api_is_served(tmp_path: Path) -> None:
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("namespaces={Team_A}", "/namespaces/0"),
         ("gpuResource=gpu", "/gpuResource"),
-        ("peering.enabled=yes", "/peering/enabled"),
+        ("leaderElection.enabled=yes", "/leaderElection/enabled"),
+        ("leaderElection.leaseName=Lease_1", "/leaderElection/leaseName"),
+        ("peering.enabled=true", "'peering' not allowed"),
         ("replica=2", "'replica' not allowed"),
         ("crds.keep=false", "'keep' not allowed"),
     ],
@@ -407,24 +479,29 @@ def _restricted(kubeconfig: str, namespace: str) -> None:
 def test_server_side_dry_run(tmp_path: Path, kubeconfig: str, namespace: str) -> None:
     """Everything the chart renders (CRDs included) is accepted by the API server."""
     _restricted(kubeconfig, namespace)
-    # KopfPeering objects need their CRD for real, as `helm install` creates it from crds/.
-    for path in sorted((CHART / "crds").glob("*.yaml")):
-        kubectl(kubeconfig, "apply", "--server-side", "--field-manager=helm", "-f", str(path))
-    for path in sorted((CHART / "crds").glob("*.yaml")):
-        kubectl(kubeconfig, "wait", "--for=condition=Established", "-f", str(path))
     values: Obj = {"namespaces": [namespace], "replicas": 2}
     manifests = template_text(tmp_path, values, "--include-crds", namespace=namespace)
     result = kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=manifests)
     applied = result.stdout.splitlines()
-    for kind in ("customresourcedefinition", "deployment", "clusterrole", "role", "kopfpeering"):
-        assert any(line.startswith(f"{kind}.") for line in applied), (kind, applied)
+    for name in (
+        "customresourcedefinition.apiextensions.k8s.io/trainingjobs.mlops.dev",
+        "deployment.apps/rel-mlops-operator",
+        f"clusterrole.rbac.authorization.k8s.io/rel-mlops-operator-{namespace}",
+        "role.rbac.authorization.k8s.io/rel-mlops-operator",
+        "role.rbac.authorization.k8s.io/rel-mlops-operator-leader-election",
+        "rolebinding.rbac.authorization.k8s.io/rel-mlops-operator-leader-election",
+        "poddisruptionbudget.policy/rel-mlops-operator",
+    ):
+        assert any(line.startswith(f"{name} ") for line in applied), (name, applied)
     assert "violate PodSecurity" not in result.stderr, result.stderr
 
 
 class SAOperator:
     """``mlops-operator run`` on this machine, authenticated as a service account."""
 
-    def __init__(self, kubeconfig: Path, log: Path, args: list[str]) -> None:
+    def __init__(
+        self, kubeconfig: Path, log: Path, args: list[str], env: dict[str, str] | None = None
+    ) -> None:
         self.metrics_port, self.health_port = free_ports(2)
         self.log = log
         with log.open("wb") as out:
@@ -439,7 +516,7 @@ class SAOperator:
                     f"--health-port={self.health_port}",
                 ],
                 cwd=REPO,
-                env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+                env={**os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -480,7 +557,7 @@ def release(kubeconfig: str, namespace: str, crds: list[str]) -> Iterator[str]:
     """A real `helm install` into the test's namespace, uninstalled afterwards.
 
     The session's CRDs come from the ``crds`` fixture (another manager), so the release
-    leaves them alone (crds.create=false); its kopf.dev peering CRDs come from crds/.
+    leaves them alone (crds.create=false). Two replicas: leader election is on.
     """
     _restricted(kubeconfig, namespace)
     env = {**os.environ, "KUBECONFIG": kubeconfig}
@@ -506,24 +583,143 @@ def release(kubeconfig: str, namespace: str, crds: list[str]) -> Iterator[str]:
         assert out.returncode == 0, out.stderr
 
 
+def _can(
+    k8s: ApiClient,
+    namespace: str,
+    sa: str,
+    verb: str,
+    group: str,
+    resource: str,
+    *,
+    ns: str | None = None,
+    name: str = "",
+) -> bool:
+    """A SubjectAccessReview for the service account (with its groups, as a token of it
+    carries them): may it ``verb`` ``group``/``resource`` (``pods/exec`` style for a
+    subresource) in ``ns`` (default ``namespace``; ``""`` for cluster scope)?"""
+    plural, _, sub = resource.partition("/")
+    review = k8s_client.V1SubjectAccessReview(
+        spec=k8s_client.V1SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{namespace}:{sa}",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                    "system:authenticated"],
+            resource_attributes=k8s_client.V1ResourceAttributes(
+                namespace=namespace if ns is None else ns, verb=verb, group=group,
+                resource=plural, subresource=sub or None, name=name or None,
+            ),
+        )
+    )  # fmt: skip
+    result = k8s_client.AuthorizationV1Api(k8s).create_subject_access_review(review)
+    assert result.status is not None
+    return bool(result.status.allowed)
+
+
+#: What the chart's service account must never do (in the namespace it serves, or at all).
+FORBIDDEN: list[tuple[str, str, str, str | None]] = [
+    # (verb, group, resource, namespace: None = the served one, "" = cluster scope)
+    *[(v, "", "secrets", None) for v in ("get", "list", "watch")],
+    *[(v, "", "secrets", "") for v in ("get", "list", "watch")],
+    ("get", "", "configmaps", None),
+    *[(v, "", f"pods/{sub}", None) for v in ("create", "get") for sub in ("exec", "attach")],
+    ("create", "", "pods/portforward", None),
+    ("create", "", "serviceaccounts/token", None),
+    *[
+        (v, "rbac.authorization.k8s.io", r, ns)
+        for v in ("create", "update", "patch", "delete", "bind", "escalate")
+        for r, ns in [("roles", None), ("rolebindings", None), ("clusterroles", ""),
+                      ("clusterrolebindings", "")]
+    ],
+    ("impersonate", "", "users", ""),
+    ("impersonate", "", "serviceaccounts", None),
+    # Nearby verbs the operator does not use.
+    *[(v, "mlops.dev", "trainingjobs", None) for v in ("update", "patch", "deletecollection")],
+    *[(v, "mlops.dev", r, None) for v in ("create", "delete") for r in OURS[1:]],
+    *[(v, "gateway.networking.k8s.io", "httproutes", None) for v in ("create", "delete")],
+    *[(v, "", "pods", None) for v in ("watch", "create", "delete", "patch")],
+    *[(v, "", "events", None) for v in ("watch", "patch", "delete")],
+    ("update", "batch", "jobs", None),
+    ("deletecollection", "batch", "jobs", None),
+    ("get", "", "nodes", ""),
+    # Leases: nothing but create, and get/update of our own.
+    ("delete", "coordination.k8s.io", "leases", None),
+    ("list", "coordination.k8s.io", "leases", None),
+]  # fmt: skip
+
+
+def test_service_account_may_do_exactly_what_the_operator_does(
+    k8s: ApiClient, namespace: str, release: str
+) -> None:
+    """``kubectl auth can-i`` as the chart's service account, through SubjectAccessReviews."""
+    sa = f"{release}-mlops-operator"
+    lease = sa  # leaderElection.leaseName defaults to the full name
+
+    def can(verb: str, group: str, resource: str, ns: str | None = None, name: str = "") -> bool:
+        return _can(k8s, namespace, sa, verb, group, resource, ns=ns, name=name)
+
+    missing = [rule for rule in sorted(NAMESPACED_RULES) if not can(rule[2], rule[0], rule[1])]
+    missing += [r for r in sorted(CRD_RULES | NAMESPACE_RULES) if not can(r[2], r[0], r[1], "")]
+    missing += [
+        ("coordination.k8s.io", "leases", verb)
+        for verb, name in [("create", ""), ("get", lease), ("update", lease)]
+        if not can(verb, "coordination.k8s.io", "leases", name=name)
+    ]
+    assert not missing, f"{sa} may not: {missing}"
+
+    allowed: list[tuple[str | None, ...]] = [f for f in FORBIDDEN if can(*f)]
+    # Only our Lease: not another's, and nothing of ours outside the served namespace.
+    allowed += [
+        ("update", "leases", name)
+        for name in ("kube-scheduler", "another-operator")
+        if can("update", "coordination.k8s.io", "leases", name=name)
+    ]
+    allowed += [
+        (verb, resource, "default")
+        for verb, group, resource in [
+            ("list", "mlops.dev", "trainingjobs"),
+            ("create", "batch", "jobs"),
+            ("create", "coordination.k8s.io", "leases"),
+        ]
+        if can(verb, group, resource, "default")
+    ]
+    assert not allowed, f"{sa} may: {allowed}"
+
+
 def test_helm_install_and_the_operator_runs_on_its_rbac(
     tmp_path: Path, kubeconfig: str, namespace: str, release: str
 ) -> None:
     """Installed under Pod Security "restricted"; the operator, as the chart's service
-    account, finishes a TrainingJob with peering on and never meets a 403.
+    account, takes the Lease, finishes a TrainingJob, releases the Lease on its way out,
+    and never meets a 403.
 
     The pods of the Deployment run on KWOK (no container), so the operator runs here,
-    with the service account's token: the same identity and rules as in the pod.
+    with the service account's token and the pod's environment: the same identity, rules
+    and flags as in the pod.
     """
     fullname = f"{release}-mlops-operator"
+    deployment = json.loads(
+        kubectl(kubeconfig, "get", "deployment", fullname, "-n", namespace, "-o", "json").stdout
+    )
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--leader-election={fullname}" in args
     pods = kubectl(kubeconfig, "get", "pods", "-n", namespace, "-o", "json")
     assert len(json.loads(pods.stdout)["items"]) == 2  # admitted under "restricted"
-    peering = kubectl(kubeconfig, "get", "kopfpeering", fullname, "-n", namespace, "-o", "name")
-    assert peering.stdout.strip() == f"kopfpeering.kopf.dev/{fullname}"
+
+    def holder() -> str | None:
+        out = kubectl(kubeconfig, "get", "lease", fullname, "-n", namespace, "-o", "json",
+                      check=False)  # fmt: skip
+        if out.returncode != 0:
+            return None
+        return str(json.loads(out.stdout)["spec"].get("holderIdentity") or "")
+
+    assert holder() is None  # the operator creates its Lease; the chart does not
 
     config = _service_account_kubeconfig(kubeconfig, namespace, fullname, tmp_path / "sa")
+    identity = "mlops-operator-chart-test"
     operator = SAOperator(
-        config, tmp_path / "operator.log", [f"--namespace={namespace}", f"--peering={fullname}"]
+        config,
+        tmp_path / "operator.log",
+        [f"--namespace={namespace}", f"--leader-election={fullname}"],
+        env={"POD_NAME": identity, "POD_NAMESPACE": namespace},
     )
     try:
         wait_for(
@@ -532,6 +728,7 @@ def test_helm_install_and_the_operator_runs_on_its_rbac(
             f"operator /healthz (log: {operator.log})",
             ignore=(OSError,),
         )
+        wait_for(lambda: holder() == identity, 30, f"the Lease held (log: {operator.log})")
         tj = yaml.safe_load((REPO / "examples" / "trainingjob-single-gpu.yaml").read_text())
         tj["spec"]["ttlSecondsAfterFinished"] = 1  # the operator deletes it: delete rights
         kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(tj))
@@ -541,19 +738,30 @@ def test_helm_install_and_the_operator_runs_on_its_rbac(
             return not out.stdout.strip()
 
         wait_for(gone, 30, f"TrainingJob run and deleted by its TTL (log: {operator.log})")
+        assert holder() == identity
+
+        def renewed() -> bool:  # every retry period (2 s), by update
+            sent = requests(operator.metrics())
+            return any(k[:2] == ("leases", "update") and k[2] == "200" for k in sent)
+
+        wait_for(renewed, 10, f"the Lease renewed (log: {operator.log})")
         metrics = operator.metrics()
-        # The peering object carries this operator's keep-alive (patch on kopfpeerings).
-        status = kubectl(kubeconfig, "get", "kopfpeering", fullname, "-n", namespace, "-o", "json")
-        assert json.loads(status.stdout).get("status"), "no keep-alive in the KopfPeering"
     finally:
         code = operator.stop()
     log = operator.log.read_text()
     assert code == 0, log
+    assert holder() == "", "the Lease was not released on a clean stop (update on it)"
     for needle in (r"\b403\b", r"Forbidden", r"Not enough permissions"):
         assert not re.search(needle, log), f"{needle!r} in the operator's log:\n{log}"
     sent = requests(metrics)
     assert not [k for k in sent if k[2] == "403"], sent
-    for resource, verb in [("jobs", "create"), ("services", "create"), ("trainingjobs", "delete")]:
+    for resource, verb in [
+        ("jobs", "create"),
+        ("services", "create"),
+        ("trainingjobs", "delete"),
+        ("leases", "create"),
+        ("leases", "update"),
+    ]:
         assert any(k[:2] == (resource, verb) and k[2].startswith("2") for k in sent), sent
 
 

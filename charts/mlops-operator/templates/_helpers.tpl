@@ -60,13 +60,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* "true" when the operator runs with kopf peering (several replicas, or asked for). */}}
-{{- define "mlops-operator.peering" -}}
-{{- if or .Values.peering.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
+{{/*
+"true" when the replicas coordinate through a Lease (leader election): as leaderElection.enabled
+says, or, when that is unset (null), whenever replicas > 1.
+*/}}
+{{- define "mlops-operator.leaderElection" -}}
+{{- $enabled := .Values.leaderElection.enabled }}
+{{- if kindIs "invalid" $enabled }}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- else if $enabled }}true{{ end }}
 {{- end }}
 
-{{- define "mlops-operator.peeringName" -}}
-{{- default (include "mlops-operator.fullname" .) .Values.peering.name }}
+{{/* The Lease the replicas elect their leader through, in the release's namespace. */}}
+{{- define "mlops-operator.leaseName" -}}
+{{- default (include "mlops-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/* Values the schema cannot check on its own; called from the Deployment. */}}
@@ -74,46 +81,68 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if eq (int .Values.metricsPort) (int .Values.healthPort) }}
 {{- fail (printf "metricsPort and healthPort must differ (both are %d)" (int .Values.metricsPort)) }}
 {{- end }}
+{{- if and (gt (int .Values.replicas) 1) (not (include "mlops-operator.leaderElection" .)) }}
+{{- fail (printf "replicas=%d needs leader election, but leaderElection.enabled=false: every replica would reconcile" (int .Values.replicas)) }}
+{{- end }}
 {{- end }}
 
-{{/* The rules in every served namespace (a ClusterRole's when serving all of them). */}}
+{{/*
+The rules in every served namespace (a ClusterRole's when serving all of them): exactly what
+the three controllers do, one rule per reason. Nothing here reads Secrets or ConfigMaps,
+execs into pods, or touches RBAC.
+*/}}
 {{- define "mlops-operator.namespacedRules" -}}
-# Our own kinds: read them, write only their status; delete a finished TrainingJob
-# when its ttlSecondsAfterFinished is up.
+# Our own kinds: each controller lists and watches its kind (kopf indexes are the cache)
+# and reads one object to confirm a cache entry before acting on it.
 - apiGroups: [mlops.dev]
   resources: [trainingjobs, modeldeployments, retrainpolicies]
   verbs: [get, list, watch]
-- apiGroups: [mlops.dev]
-  resources: [trainingjobs/status, modeldeployments/status, retrainpolicies/status]
-  verbs: [patch]
+# A RetrainPolicy creates its training runs and prunes old ones; a finished TrainingJob is
+# deleted when its ttlSecondsAfterFinished is up.
 - apiGroups: [mlops.dev]
   resources: [trainingjobs]
-  verbs: [delete]
-# TrainingJob children: an Indexed Job per attempt (suspend/resume patches, deletes),
-# a headless Service per run. Pods are not watched: an attempt slow to start has its
-# pods listed once in a while, to say why (e.g. Unschedulable).
+  verbs: [create, delete]
+# The status is the only part of our own objects the operator writes.
+- apiGroups: [mlops.dev]
+  resources: [trainingjobs/status, modeldeployments/status, retrainpolicies/status]
+  verbs: [get, patch, update]
+# Children carry an ownerReference with blockOwnerDeletion: true. Where the admission plugin
+# OwnerReferencesPermissionEnforcement runs (OpenShift), setting it needs update on the
+# owner's finalizers subresource. The operator itself never adds a finalizer.
+- apiGroups: [mlops.dev]
+  resources: [trainingjobs/finalizers, modeldeployments/finalizers, retrainpolicies/finalizers]
+  verbs: [update]
+# TrainingJob: an Indexed Job per attempt (created, suspended and resumed by patch,
+# deleted); watched as the cache of children.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list]
+# TrainingJob: a headless Service per run; ModelDeployment: the model's stable Service.
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]
-# Events on our objects (core/v1, which is also the API kopf posts to).
-- apiGroups: [""]
-  resources: [events]
-  verbs: [create]
-# The ModelDeployment controller (next release): model server Deployments, their
-# autoscalers, and Gateway API HTTPRoutes that split canary traffic.
+# ModelDeployment: the model server Deployments (stable and canary).
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
+# ModelDeployment: the autoscaler of each model server Deployment.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
+# ModelDeployment: the canary's traffic split is patched into the user's Gateway API
+# HTTPRoute; the route is the user's, so it is never created or deleted.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, patch]
+# TrainingJob: pods are never watched; an attempt slow to start has a page of its pending
+# pods listed (to say why, e.g. Unschedulable), and the rank-0 pod is read for its
+# termination message (the run's metrics).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
+# Events on our objects (core/v1); the TrainingJob controller also lists a Job's
+# FailedCreate Events to say why its pods cannot be created (quota, ServiceAccount...).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, list]
 {{- end }}
