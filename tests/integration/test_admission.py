@@ -170,6 +170,8 @@ INVALID: list[Bad] = [
     Bad("tj-backoff-too-large", TJ, {"spec.backoffLimit": 100}, "spec.backoffLimit"),
     Bad("tj-unknown-field", TJ, {"spec.gpuPerNode": 1}, "spec.gpuPerNode", "unknown field", True),
     # --- ModelDeployment
+    Bad("md-name-too-long", MD, {"metadata.name": "m" * 57}, "metadata.name", "DNS-1035"),
+    Bad("md-name-with-dot", MD, {"metadata.name": "sentiment.v2"}, "metadata.name", "letter"),
     Bad("md-no-server", MD, {"spec.server": DELETE}, "spec.server", "Required value"),
     Bad("md-no-server-image", MD, {"spec.server.image": DELETE}, "spec.server.image"),
     Bad("md-no-model-source", MD, {"spec.model": {}}, "spec.model", EXACTLY_ONE_SOURCE),
@@ -298,6 +300,7 @@ INVALID: list[Bad] = [
     ),
     Bad("md-paused-string", MD, {"spec.paused": "no"}, "spec.paused", "boolean"),
     # --- RetrainPolicy
+    Bad("rp-name-too-long", RP, {"metadata.name": "p" * 64}, "metadata.name", "63"),
     Bad(
         "rp-no-triggers",
         RP,

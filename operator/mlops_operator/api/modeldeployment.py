@@ -69,6 +69,9 @@ __all__ = [
     "parse_modeldeployment",
 ]
 
+MAX_NAME_LENGTH = 56
+"""``<name>-canary`` names a Service, a DNS-1035 label of at most 63 characters."""
+NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_STEPS = 64
 MAX_METRICS = 16
 
@@ -118,7 +121,8 @@ class Server(ApiModel):
 
 
 class Autoscaling(ApiModel):
-    """A HorizontalPodAutoscaler per variant, on CPU."""
+    """A HorizontalPodAutoscaler on the stable Deployment, on CPU; a canary's pods follow the
+    stable's current replica count by the step's weight."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -281,7 +285,8 @@ class Canary(ApiModel):
     analysis: Analysis | None = None
     """Prometheus checks; needed if a step is ``analysis``."""
     progress_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
-    """A step that makes no progress for this long marks the deployment ``Degraded``."""
+    """A step not completed within this many seconds aborts the canary (default 600):
+    reason ``NoData`` if the analysis had no data, ``ProgressDeadlineExceeded`` otherwise."""
 
     @model_validator(mode="after")
     def _analysis_defined(self) -> Self:
@@ -311,7 +316,7 @@ class ModelDeploymentSpec(ApiModel):
     resources: ResourceRequirements | None = None
     """core/v1 ResourceRequirements of the server container."""
     autoscaling: Autoscaling | None = None
-    """Scale each variant with an HPA."""
+    """Scale the stable Deployment with an HPA (the canary follows it by weight)."""
     rollout: Rollout | None = None
     """Absent: a new model replaces the old at once."""
     paused: bool = False
@@ -477,6 +482,16 @@ class ModelDeployment(CustomResource):
         plural="modeldeployments",
         singular="modeldeployment",
         short_names=("md",),
+        root_rules=(
+            cel(
+                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}"
+                f" && self.metadata.name.matches('{NAME_PATTERN}')",
+                f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
+                "characters (lower case letters, digits and '-', starting with a letter): "
+                "it names the deployment's Services, and '<name>-canary' must fit in 63",
+                reason="FieldValueInvalid",
+            ),
+        ),
         printer_columns=(
             PrinterColumn("Phase", ".status.phase"),
             PrinterColumn("Model", ".status.stable.model"),

@@ -315,6 +315,14 @@ class RetrainPolicy(CustomResource):
         plural="retrainpolicies",
         singular="retrainpolicy",
         short_names=("rp",),
+        root_rules=(
+            cel(
+                "self.metadata.name.size() <= 63",
+                "metadata.name must be at most 63 characters: it is the value of the "
+                "mlops.dev/retrainpolicy label on every run the policy creates",
+                reason="FieldValueInvalid",
+            ),
+        ),
         printer_columns=(
             PrinterColumn("Phase", ".status.phase"),
             PrinterColumn("Value", ".status.lastValue", "number"),
