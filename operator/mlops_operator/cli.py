@@ -9,6 +9,7 @@ kopf stops the watches, the cleanup handler stops the work queues, and it exits 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -61,11 +62,25 @@ def parser() -> argparse.ArgumentParser:
         "$POD_NAMESPACE, else --lease-namespace) acts; the others keep warm caches",
     )
     run.add_argument("--lease-namespace", default=None, help="namespace of the Lease")
+    lineage = sub.add_parser(
+        "lineage",
+        help="show where a ModelDeployment's served model came from",
+        description="From the model a ModelDeployment serves back to the TrainingJob that "
+        "made it (dataset, hyperparameters, metrics) and the RetrainPolicy trigger and drift "
+        "value that started it, read from status alone.",
+    )
+    lineage.add_argument("name", help="the ModelDeployment")
+    lineage.add_argument("--namespace", "-n", default=None, help="default: the kubeconfig's")
+    lineage.add_argument("--output", "-o", choices=("table", "json"), default="table")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "lineage":
+        from mlops_operator.lineage import show
+
+        return asyncio.run(show(args.name, args.namespace, args.output))
     settings = Settings.from_env(
         namespaces=tuple(args.namespaces) if args.namespaces else None,
         metrics_port=args.metrics_port,
