@@ -36,7 +36,8 @@ BODY: dict[str, Any] = {
                 "gpusPerNode": 1,
                 "dataset": {"uri": "s3://data/churn", "version": "2026-11"},
                 "hyperparameters": {"lr": "0.001"},
-                "output": {"modelUri": "s3://models/churn/latest"},
+                "output": {"modelUri": "s3://models/churn/"},
+                "checkpoint": {"uri": "s3://ckpt/churn"},
             },
         },
         "triggers": {
@@ -103,7 +104,9 @@ def test_a_drift_run() -> None:
             "gpusPerNode": 1,
             "dataset": {"uri": "s3://data/churn", "version": "2026-11"},
             "hyperparameters": {"lr": "0.001"},
-            "output": {"modelUri": "s3://models/churn/latest"},
+            # Each run writes its own model and checkpoints, under its own name.
+            "output": {"modelUri": "s3://models/churn/churn-d-0tovxs0"},
+            "checkpoint": {"uri": "s3://ckpt/churn/churn-d-0tovxs0"},
             "backoffLimit": 0,
             "suspend": False,
         },
@@ -137,7 +140,12 @@ def test_a_schedule_run_without_template_metadata() -> None:
 def test_the_manifest_is_a_valid_trainingjob() -> None:
     run = parse_trainingjob(builders.training_job(policy(), DRIFT))
     assert run.metadata.name == "churn-d-0tovxs0"
-    assert run.spec == policy().spec.training_job_template.spec
+    template = policy().spec.training_job_template.spec
+    assert run.spec.output is not None
+    assert run.spec.output.model_uri == "s3://models/churn/churn-d-0tovxs0"
+    assert run.spec.model_copy(update={"output": None, "checkpoint": None}) == (
+        template.model_copy(update={"output": None, "checkpoint": None})
+    )
 
 
 def test_the_manifest_shares_nothing_with_the_policy() -> None:

@@ -4,6 +4,12 @@ The run is the policy's ``trainingJobTemplate`` under the name derived from the 
 owned by the policy (deleting the policy deletes its runs), labelled like every child of
 ours plus ``mlops.dev/retrainpolicy: <policy>``, and annotated with the trigger, which the
 TrainingJob controller copies into the run's ``status.triggeredBy`` for lineage.
+
+Each run writes its own model: the template's ``output.modelUri`` (and ``checkpoint.uri``)
+gets the run's name appended as a last path segment, e.g. ``s3://models/sentiment`` becomes
+``s3://models/sentiment/sentiment-d-0tpdkxe``. Without that every retrain would overwrite
+the model being served, and a following ModelDeployment could never tell a new model from
+the old one.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from mlops_operator.api.trainingjob import TrainingJob
 from mlops_operator.core.meta import child_labels, owner_reference
 from mlops_operator.core.retraining.triggers import Trigger, rfc3339
 
-__all__ = ["training_job", "trigger_annotations"]
+__all__ = ["training_job", "trigger_annotations", "versioned_uri"]
 
 
 def training_job(policy: RetrainPolicy, trigger: Trigger) -> dict[str, Any]:
@@ -48,8 +54,23 @@ def training_job(policy: RetrainPolicy, trigger: Trigger) -> dict[str, Any]:
             "annotations": annotations,
             "ownerReferences": [owner_reference(policy)],
         },
-        "spec": template.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "spec": _versioned(
+            template.spec.model_dump(by_alias=True, exclude_none=True, mode="json"), trigger.name
+        ),
     }
+
+
+def versioned_uri(uri: str, run: str) -> str:
+    """``uri`` with the run's name as its last path segment."""
+    return f"{uri.rstrip('/')}/{run}"
+
+
+def _versioned(spec: dict[str, Any], run: str) -> dict[str, Any]:
+    if "output" in spec:
+        spec["output"]["modelUri"] = versioned_uri(spec["output"]["modelUri"], run)
+    if "checkpoint" in spec:
+        spec["checkpoint"]["uri"] = versioned_uri(spec["checkpoint"]["uri"], run)
+    return spec
 
 
 def trigger_annotations(trigger: Trigger) -> dict[str, str]:
