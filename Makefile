@@ -1,6 +1,8 @@
 # mlops-operator — one entry point for building, testing and demoing.
 #
-#   make demo          local cluster + CRDs + operator + a training run, end to end
+#   make demo          the whole loop on the local cluster: train, serve, drift, retrain,
+#                      canary, promote, roll back a bad model, lineage
+#   make demo-down     stop the demo's local cluster
 #   make test          everything: lint, unit, integration, e2e (on the local cluster,
 #                      or on the cluster named by KUBECONFIG when it is set)
 #   make bench         benchmarks; writes a report under bench/reports/
@@ -20,7 +22,7 @@ export PATH := $(CURDIR)/.local/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 LOCAL_KUBECONFIG := $(CURDIR)/.local/cluster/kubeconfig
 
 .PHONY: help venv toolchain prometheus deps lint fmt unit integration e2e test crds \
-        cluster-up cluster-down demo bench run clean
+        cluster-up cluster-down demo demo-down bench run clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -81,6 +83,8 @@ run: venv
 
 demo: deps
 	$(PY) hack/demo.py
+
+demo-down: cluster-down
 
 bench: deps
 	$(PY) -m bench
