@@ -3,11 +3,11 @@ not ours, and two replicas of which exactly one acts."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from e2e.operator_process import OperatorProcess
@@ -86,37 +86,6 @@ def test_a_child_name_held_by_someone_else_is_never_adopted(
     assert "InvalidSpec" in tjs.reasons("taken")
 
 
-@pytest.fixture
-def replicas(kubeconfig: str, crds: list[str], tmp_path: Path, operator: OperatorProcess) -> Any:
-    """Operator replicas electing a leader on one Lease. The session's operator serves all
-    namespaces, so it is stopped meanwhile (and started again after): only the replicas act.
-    """
-    assert operator.stop() == 0
-    started: list[OperatorProcess] = []
-
-    def start(name: str, namespace: str) -> OperatorProcess:
-        process = OperatorProcess(
-            kubeconfig,
-            tmp_path / f"{name}.log",
-            "--namespace",
-            namespace,
-            "--leader-election",
-            "mlops-e2e",
-            "--lease-namespace",
-            namespace,
-        )
-        process.start()
-        started.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            if process.proc is not None and process.proc.poll() is None:
-                process.kill()
-
-
 def test_two_replicas_one_acts_and_hand_over_on_stop_and_on_kill(
     k8s: client.ApiClient, replicas: Any, gpu_nodes: list[str], tmp_path: Path
 ) -> None:
@@ -161,3 +130,68 @@ def test_two_replicas_one_acts_and_hand_over_on_stop_and_on_kill(
             assert not restarts, (name, restarts)
     finally:
         core.delete_namespace(namespace)
+
+
+def test_pods_the_job_controller_cannot_create_are_explained_in_status(
+    tjs: TrainingJobs, gpu_nodes: list[str]
+) -> None:
+    # What a new user meets with an example that names a ServiceAccount the fresh
+    # namespace does not have: the Job controller's FailedCreate Event, in our status.
+    tjs.create(manifest("nosa", gpusPerNode=1, serviceAccountName="trainer"))
+
+    def explained() -> dict[str, Any] | None:
+        running = tjs.condition("nosa", "Running")
+        return running if running and running["reason"] == "FailedCreate" else None
+
+    wait_for(explained, 60, "FailedCreate in the Running condition")
+    running = explained()
+    assert running is not None
+    assert 'serviceaccount "trainer" not found' in running["message"]
+    assert "FailedCreate" in tjs.reasons("nosa")
+
+
+def test_a_child_refused_by_a_quota_shows_in_status_and_is_retried(
+    tjs: TrainingJobs, k8s: client.ApiClient, gpu_nodes: list[str]
+) -> None:
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_resource_quota(
+        tjs.namespace,
+        {"metadata": {"name": "no-jobs"}, "spec": {"hard": {"count/jobs.batch": "0"}}},
+    )
+    tjs.create(manifest("quota", gpusPerNode=1, annotations={COMPLETE_DELAY: "1s"}))
+
+    def refused() -> dict[str, Any] | None:
+        running = tjs.condition("quota", "Running")
+        return running if running and running["reason"] == "WriteFailed" else None
+
+    wait_for(refused, 60, "the quota refusal in the Running condition")
+    running = refused()
+    assert running is not None
+    assert "exceeded quota" in running["message"]
+    core.delete_namespaced_resource_quota("no-jobs", tjs.namespace)
+    # Retried with backoff: once the quota is gone the run goes on by itself.
+    done = tjs.wait_phase("quota", "Succeeded", timeout=120)
+    assert done["attempts"] == 1
+
+
+def test_a_huge_unschedulable_run_costs_a_few_bounded_pod_reads(
+    tjs: TrainingJobs, operator: OperatorProcess, gpu_nodes: list[str]
+) -> None:
+    def pod_lists() -> float:
+        pattern = (
+            r'mlops_operator_kube_requests_total\{verb="list",resource="pods",code="200"\} (\S+)'
+        )
+        found = re.search(pattern, operator.metrics())
+        return float(found.group(1)) if found else 0.0
+
+    before = pod_lists()
+    tjs.create(manifest("huge", nodes=40, gpusPerNode=16))  # no node has 16 GPUs
+    status = tjs.wait_phase("huge", "Pending", timeout=30)
+
+    def says_why() -> bool:
+        running = tjs.condition("huge", "Running")
+        return bool(running and running["reason"] == "Unschedulable")
+
+    wait_for(says_why, 60, "the scheduler's reason in status")
+    time.sleep(15)  # child events keep waking it; reads stay once per re-check interval
+    assert pod_lists() - before <= 2, status

@@ -27,3 +27,13 @@ def test_not_ready_again_with_the_same_message_changes_nothing() -> None:
     once = not_ready(ModelDeploymentStatus(), 1, "bad", NOW)
     twice = not_ready(once, 1, "bad", datetime(2026, 12, 2, tzinfo=UTC))
     assert twice == once  # the transition time stays: nothing to write
+
+
+def test_write_failed_says_why_and_is_not_invalid() -> None:
+    from mlops_operator.core.invalid import write_failed
+
+    after = write_failed(ModelDeploymentStatus(), 2, "Deployment x: 403 Forbidden: quota", NOW)
+    ready = find_condition(after.conditions, "Ready")
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("False", "WriteFailed")
+    assert "quota" in ready.message

@@ -21,7 +21,7 @@ from mlops_operator.controllers.reconciler import Child, Controller, Unparsable
 from mlops_operator.controllers.registry import register
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core import serving
-from mlops_operator.core.invalid import not_ready
+from mlops_operator.core.invalid import not_ready, write_failed
 from mlops_operator.core.plan import Plan
 from mlops_operator.core.serving import observed as obs
 from mlops_operator.kube.client import ApiError
@@ -133,6 +133,7 @@ CONTROLLER = register(
         observe=observe,
         decide=decide,
         invalid=not_ready,
+        write_failed=write_failed,
         children=(
             Child(DEPLOYMENTS, obs.deployment_state, "modeldeployment_deployments"),
             Child(SERVICES, obs.service_state, "modeldeployment_services"),

@@ -102,6 +102,9 @@ class Controller(Generic[M, S]):
     invalid: StatusFn
     """The status of an object that can never work as written (status, generation,
     message, now); it is written once, with a Warning Event ``InvalidSpec``."""
+    write_failed: StatusFn
+    """The status while a child write fails for a reason that may pass (403 from a quota
+    or an admission policy, 5xx): shown, then retried with backoff."""
     children: tuple[Child, ...] = ()
     references: Callable[[Any], Iterable[tuple[str, str]]] | None = None
     """``(kind, name)`` of other objects of ours (same namespace) this one reads, so that
@@ -223,7 +226,11 @@ async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any)
         await _invalid(rt, ctl, key, obj.metadata, obj.status, str(error), involved, version)
         return None
 
-    outcome = await execute.children(rt, key, obj.metadata.uid, plan)
+    try:
+        outcome = await execute.children(rt, key, obj.metadata.uid, plan)
+    except execute.ApiError as exc:
+        await _write_failed(rt, ctl, key, obj, str(exc), involved, version)
+        raise  # the work queue retries with backoff (no sooner than a Retry-After)
     if isinstance(outcome, execute.Blocked):
         if outcome.stale:
             return STALE_CHILD_WAIT
@@ -268,6 +275,25 @@ async def _invalid(
     holder = _Meta(meta, version or meta.resource_version)
     if await execute.status(rt, key, ctl.resource, patch, desired, holder, holder.version):
         rt.events.send(involved, "Warning", "InvalidSpec", message)
+
+
+async def _write_failed(
+    rt: Runtime,
+    ctl: Controller[Any, Any],
+    key: Key,
+    obj: Any,
+    message: str,
+    involved: dict[str, Any],
+    version: str | None,
+) -> None:
+    """Say in status why a child write failed; best effort, the retry is what matters."""
+    desired = ctl.write_failed(obj.status, obj.metadata.generation, message, datetime.now(UTC))
+    patch = merge_diff(_dump(obj.status), _dump(desired))
+    try:
+        if await execute.status(rt, key, ctl.resource, patch, desired, obj, version):
+            rt.events.send(involved, "Warning", "WriteFailed", message)
+    except (execute.ApiError, execute.StatusConflict, OSError, TimeoutError) as exc:
+        log.warning("status not written", key=str(key), error=str(exc))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from mlops_operator.controllers.modeldeployment import prometheus
 from mlops_operator.controllers.reconciler import Child, Controller
 from mlops_operator.controllers.registry import register
 from mlops_operator.controllers.runtime import Key, Runtime
+from mlops_operator.core.invalid import write_failed
 from mlops_operator.core.plan import Plan
 from mlops_operator.core.retraining import observed as obs
 from mlops_operator.core.retraining.reconcile import invalid
@@ -63,6 +64,7 @@ CONTROLLER = register(
         observe=observe,
         decide=decide,
         invalid=invalid,
+        write_failed=write_failed,
         children=(Child(TRAININGJOBS, obs.run_state, "retrainpolicy_runs", settle=0.0),),
     )
 )

@@ -20,7 +20,7 @@ from mlops_operator.controllers.registry import register
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core.plan import Plan
 from mlops_operator.core.training import observed as obs
-from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, reads
+from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, reads, write_failed
 from mlops_operator.core.training.reconcile import reconcile as decide_training
 from mlops_operator.kube.resources import EVENTS, JOBS, PODS, SERVICES, TRAININGJOBS
 from mlops_operator.settings import Settings
@@ -126,6 +126,7 @@ CONTROLLER = register(
         observe=observe,
         decide=decide,
         invalid=invalid,
+        write_failed=write_failed,
         children=(
             Child(JOBS, obs.job_state, "trainingjob_jobs"),
             Child(SERVICES, _service_view, "trainingjob_services"),

@@ -16,13 +16,21 @@ from mlops_operator.core.conditions import set_condition
 S = TypeVar("S", bound=StatusBase)
 
 INVALID_SPEC = "InvalidSpec"
+WRITE_FAILED = "WriteFailed"
+"""A child could not be written for a reason that may pass (403 from a quota or a policy,
+5xx, 429): retried with backoff, and said meanwhile."""
 
 
-def not_ready(status: S, generation: int | None, message: str, now: datetime) -> S:
-    """A copy of ``status`` with ``Ready=False``/InvalidSpec naming what is wrong."""
+def not_ready(
+    status: S, generation: int | None, message: str, now: datetime, reason: str = INVALID_SPEC
+) -> S:
+    """A copy of ``status`` with ``Ready=False`` and ``reason`` naming what is wrong."""
     out = status.model_copy(deep=True)
-    set_condition(
-        out.conditions, "Ready", "False", INVALID_SPEC, message, generation=generation, now=now
-    )
+    set_condition(out.conditions, "Ready", "False", reason, message, generation=generation, now=now)
     out.observed_generation = generation
     return out
+
+
+def write_failed(status: S, generation: int | None, message: str, now: datetime) -> S:
+    """``Ready=False``/WriteFailed: a child write the API server refused for now."""
+    return not_ready(status, generation, message, now, WRITE_FAILED)

@@ -1661,3 +1661,21 @@ def test_one_unschedulable_pod_of_a_bounded_read_explains_a_huge_run() -> None:
     assert condition(plan, "Running")["message"] == (
         f"12/9999 nodes ready; pod llm-a1-4711-x7k2p cannot be scheduled: {SCHEDULER_MESSAGE}"
     )
+
+
+def test_a_refused_child_write_shows_as_running_false_until_retried() -> None:
+    from mlops_operator.core.training.reconcile import write_failed
+
+    tj = make_tj()
+    status = write_failed(tj.status, 1, "Job llm-a1: 403 Forbidden: exceeded quota", START)
+    running = next(c for c in status.conditions if c.type == "Running")
+    assert (running.status, running.reason) == ("False", "WriteFailed")
+    assert "exceeded quota" in running.message
+    assert status.phase == tj.status.phase  # not a failure of the run
+
+
+def test_a_refused_child_write_leaves_a_finished_run_alone() -> None:
+    from mlops_operator.core.training.reconcile import write_failed
+
+    done = invalid(make_tj().status, 1, "bad", START)
+    assert write_failed(done, 1, "403", START) == done

@@ -254,6 +254,25 @@ def _waited(job: JobState, now: datetime) -> float:
     return (now - job.start_time).total_seconds() if job.start_time else 0.0
 
 
+def write_failed(
+    tj_status: TrainingJobStatus, generation: int | None, message: str, now: datetime
+) -> TrainingJobStatus:
+    """A run whose child the API server refused for now (403 quota, 5xx): ``Running=False``
+    with reason WriteFailed, until a retry succeeds. Terminal runs are left as they are."""
+    status = tj_status.model_copy(deep=True)
+    if not _terminal(status):
+        set_condition(
+            status.conditions,
+            C.RUNNING,
+            "False",
+            "WriteFailed",
+            message,
+            generation=generation,
+            now=now,
+        )
+    return status
+
+
 def invalid(
     tj_status: TrainingJobStatus, generation: int | None, message: str, now: datetime
 ) -> TrainingJobStatus:
