@@ -27,6 +27,7 @@ from mlops_operator.core.serving import observed as obs
 from mlops_operator.kube.client import ApiError
 from mlops_operator.kube.prometheus import PrometheusClient
 from mlops_operator.kube.resources import DEPLOYMENTS, HPAS, HTTPROUTES, MODELDEPLOYMENTS, SERVICES
+from mlops_operator.observability.metrics import MEASUREMENTS, ROLLOUTS
 from mlops_operator.settings import Settings
 
 
@@ -115,6 +116,22 @@ def prometheus(rt: Runtime) -> PrometheusClient:
     return client
 
 
+def record(key: Key, old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> None:
+    """Finished rollouts and analysis measurements, from what the status write added."""
+    # The history keeps the last few entries only: compare entries, not lengths.
+    seen = {(e.revision, e.outcome, e.time) for e in old.history or []}
+    for entry in new.history or []:
+        if (entry.revision, entry.outcome, entry.time) not in seen:
+            ROLLOUTS.labels(entry.outcome.value).inc()
+    analysis = new.canary.analysis if new.canary else None
+    previous = old.canary.analysis if old.canary else None
+    if analysis is None or analysis.last_measurement_time is None:
+        return
+    if previous is None or previous.last_measurement_time != analysis.last_measurement_time:
+        result = analysis.last_result.value if analysis.last_result else "Unknown"
+        MEASUREMENTS.labels(result).inc()
+
+
 def decide(
     md: ModelDeployment, observed: obs.Observed, now: datetime, settings: Settings
 ) -> Plan[ModelDeploymentStatus]:
@@ -140,5 +157,6 @@ CONTROLLER = register(
             Child(HPAS, obs.hpa_state, "modeldeployment_hpas"),
         ),
         references=references,
+        record=record,
     )
 )

@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import kopf
+from prometheus_client import REGISTRY
 
 from mlops_operator.api import keys
 from mlops_operator.controllers import reconciler
+from mlops_operator.controllers.census import Census
 from mlops_operator.controllers.registry import CONTROLLERS, index_ids
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.kube.client import Kube
@@ -95,6 +97,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
             timeout=config.reconcile_timeout,
         )
     memo.runtime = runtime
+    memo.census = Census(runtime, {"trainingjobs": "trainingjobs"})
+    REGISTRY.register(memo.census)
 
     if config.leader_election is None:
         await lead(runtime)
@@ -148,6 +152,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is None:
         return
+    census = getattr(memo, "census", None)
+    if census is not None:
+        REGISTRY.unregister(census)
     with contextlib.suppress(TimeoutError):  # what was decided is also told, briefly
         async with asyncio.timeout(5.0):
             await runtime.events.drain()

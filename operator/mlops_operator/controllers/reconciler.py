@@ -109,6 +109,9 @@ class Controller(Generic[M, S]):
     references: Callable[[Any], Iterable[tuple[str, str]]] | None = None
     """``(kind, name)`` of other objects of ours (same namespace) this one reads, so that
     their changes wake it up."""
+    record: Callable[[Key, Any, Any], None] | None = None
+    """Count what a status write says happened (old status, new status) in the domain
+    metrics, e.g. a finished rollout; called after the write succeeded."""
     volatile: frozenset[str] = frozenset()
     """Status fields whose changes alone may wait ``hold`` seconds for company."""
     hold: float = 0.0
@@ -245,6 +248,8 @@ async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any)
     changed = await execute.status(
         rt, key, ctl.resource, merge_diff(current_status, desired), plan.status, obj, version
     )
+    if changed and ctl.record is not None:
+        ctl.record(key, obj.status, plan.status)
     if changed or plan.creates or plan.deletes or plan.patches:
         execute.post_events(rt, involved, plan)
     if changed and desired.get("phase") != current_status.get("phase"):

@@ -9,6 +9,7 @@ of leader) each policy waits for its own jittered slot in its interval, counted 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from mlops_operator.core.retraining.reconcile import invalid
 from mlops_operator.core.retraining.reconcile import reconcile as decide_retraining
 from mlops_operator.core.retraining.triggers import evaluation_due
 from mlops_operator.kube.resources import RETRAINPOLICIES, TRAININGJOBS
+from mlops_operator.observability.metrics import DRIFT_VALUE, RETRAINS
 from mlops_operator.settings import Settings
 
 EVALUATED = "evaluated"
@@ -42,12 +44,21 @@ async def observe(
     if drift is not None and evaluation_due(policy, last, now):
         reading = await prometheus(rt).query(drift.prometheus.address, drift.query)
         memory[EVALUATED] = now
+        value = reading.value if reading.value is not None else math.nan
+        DRIFT_VALUE.labels(key.namespace, key.name).set(value)
     return obs.Observed(runs=children["retrainpolicy_runs"], reading=reading)
 
 
 def _leading_since(rt: Runtime) -> datetime:
     """When this process started acting, as a wall-clock time."""
     return datetime.now(UTC) - timedelta(seconds=time.monotonic() - rt.since)
+
+
+def record(key: Key, old: RetrainPolicyStatus, new: RetrainPolicyStatus) -> None:
+    """A run started: the status records a new last trigger."""
+    trigger = new.last_trigger
+    if trigger is not None and (old.last_trigger is None or old.last_trigger != trigger):
+        RETRAINS.labels(trigger.reason.value).inc()
 
 
 def decide(
@@ -66,5 +77,6 @@ CONTROLLER = register(
         invalid=invalid,
         write_failed=write_failed,
         children=(Child(TRAININGJOBS, obs.run_state, "retrainpolicy_runs", settle=0.0),),
+        record=record,
     )
 )

@@ -53,3 +53,27 @@ PROMETHEUS_QUERY_TIME = Histogram(
 def serve(port: int, addr: str = "0.0.0.0") -> None:
     """Expose ``/metrics`` on a background thread."""
     start_http_server(port, addr=addr)
+
+
+# --- what the operator does for its users (Operator Capability Level 4) -------------------
+
+ROLLOUTS = Counter(
+    f"{PREFIX}_rollouts_total",
+    "Finished ModelDeployment rollouts by outcome (Promoted, Aborted, RolledBack).",
+    ["outcome"],
+)
+MEASUREMENTS = Counter(
+    f"{PREFIX}_analysis_measurements_total",
+    "Canary analysis measurements by result (Pass, Fail, Inconclusive).",
+    ["result"],
+)
+RETRAINS = Counter(
+    f"{PREFIX}_retrains_total",
+    "TrainingJobs started by RetrainPolicies, by trigger (Drift, Schedule, Manual).",
+    ["trigger"],
+)
+DRIFT_VALUE = Gauge(
+    f"{PREFIX}_drift_value",
+    "The last value of each RetrainPolicy's drift query (NaN: no data).",
+    ["namespace", "policy"],
+)
