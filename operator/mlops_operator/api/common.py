@@ -299,12 +299,23 @@ EnvVar = Annotated[
         {
             "type": "object",
             "required": ["name"],
-            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}},
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 256},
+                "value": {"type": "string"},
+                # Secret, ConfigMap, field and resource references: the apiserver checks
+                # them when the operator creates the pods.
+                "valueFrom": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
+            # Fields a newer core/v1 EnvVar may add pass through too.
             "x-kubernetes-preserve-unknown-fields": True,
         }
     ),
 ]
-"""A core/v1 EnvVar (``name`` plus ``value`` or ``valueFrom``), passed through to containers."""
+"""A core/v1 EnvVar (``name`` plus ``value`` or ``valueFrom``), passed through to containers.
+
+``value`` and ``valueFrom`` are declared so that schema checkers (kubeconform, editors)
+accept real env lists; the rest of an EnvVar is preserved as is.
+"""
 
 ResourceRequirements = KubeObject
 """A core/v1 ResourceRequirements (``requests``, ``limits``), passed through to containers."""
