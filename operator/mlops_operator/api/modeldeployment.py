@@ -36,7 +36,13 @@ from mlops_operator.api.common import (
     check_set,
 )
 from mlops_operator.api.parse import parse
-from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
+from mlops_operator.api.resource import (
+    AGE,
+    CrdNames,
+    CustomResource,
+    PrinterColumn,
+    dns1035_name_rule,
+)
 
 __all__ = [
     "AbortedRollout",
@@ -71,7 +77,6 @@ __all__ = [
 
 MAX_NAME_LENGTH = 56
 """``<name>-canary`` names a Service, a DNS-1035 label of at most 63 characters."""
-NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_STEPS = 64
 MAX_METRICS = 16
 
@@ -483,13 +488,9 @@ class ModelDeployment(CustomResource):
         singular="modeldeployment",
         short_names=("md",),
         root_rules=(
-            cel(
-                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}"
-                f" && self.metadata.name.matches('{NAME_PATTERN}')",
-                f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
-                "characters (lower case letters, digits and '-', starting with a letter): "
+            dns1035_name_rule(
+                MAX_NAME_LENGTH,
                 "it names the deployment's Services, and '<name>-canary' must fit in 63",
-                reason="FieldValueInvalid",
             ),
         ),
         printer_columns=(

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from mlops_operator import API_VERSION
-from mlops_operator.api.common import ApiModel, ObjectMeta
+from mlops_operator.api.common import ApiModel, ObjectMeta, cel
 
-__all__ = ["CrdNames", "CustomResource", "PrinterColumn"]
+__all__ = ["DNS1035_LABEL", "CrdNames", "CustomResource", "PrinterColumn", "dns1035_name_rule"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,21 @@ class CrdNames:
 
 
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+
+DNS1035_LABEL = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""What a Service name (and so any name our children derive from it) must match."""
+
+
+def dns1035_name_rule(max_length: int, why: str) -> dict[str, Any]:
+    """A root CEL rule: ``metadata.name`` is a DNS-1035 label of at most ``max_length``
+    characters, with ``why`` the children need it, in the message the user reads."""
+    return cel(
+        f"self.metadata.name.size() <= {max_length}"
+        f" && self.metadata.name.matches('{DNS1035_LABEL}')",
+        f"metadata.name must be a DNS-1035 label of at most {max_length} characters (lower "
+        f"case letters, digits and '-', starting with a letter): {why}",
+        reason="FieldValueInvalid",
+    )
 
 
 class CustomResource(ApiModel):

@@ -32,13 +32,20 @@ from mlops_operator.api.common import (
     cel,
 )
 from mlops_operator.api.parse import parse
-from mlops_operator.api.resource import AGE, CrdNames, CustomResource, PrinterColumn
+from mlops_operator.api.resource import (
+    AGE,
+    DNS1035_LABEL,
+    CrdNames,
+    CustomResource,
+    PrinterColumn,
+    dns1035_name_rule,
+)
 
 #: A run's name becomes its Service's name (a DNS-1035 label) and the stem of
 #: ``<name>-a<attempt>-<index>`` pod hostnames, which must fit in 63 characters: 48 leaves
 #: room for 3-digit attempts (backoffLimit <= 99) and 4-digit node indexes.
 MAX_NAME_LENGTH = 48
-NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+NAME_PATTERN = DNS1035_LABEL
 
 __all__ = [
     "IMMUTABLE_FIELDS",
@@ -296,13 +303,9 @@ class TrainingJob(CustomResource):
             AGE,
         ),
         root_rules=(
-            cel(
-                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}"
-                f" && self.metadata.name.matches('{NAME_PATTERN}')",
-                f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
-                "characters (lower case letters, digits and '-', starting with a letter): "
+            dns1035_name_rule(
+                MAX_NAME_LENGTH,
                 "it names the run's Service, and its Jobs and pods add a suffix",
-                reason="FieldValueInvalid",
             ),
         ),
     )
