@@ -75,6 +75,20 @@ manifests() {
   echo "toolchain: fetched $component $version in $((SECONDS - start))s"
 }
 
+# script VERSION: copy kubeconform's scripts/openapi2jsonschema.py (VERSION) from the module
+# cache into $cache/bin/kubeconform-VERSION/, once.
+script() {
+  local out="$cache/bin/kubeconform-$1"
+  [ -f "$out/openapi2jsonschema.py" ] && return
+  local dir
+  dir=$(cd "$here/kubeconform" && go mod download -json github.com/yannh/kubeconform |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  [ -n "$dir" ] && [ -f "$dir/scripts/openapi2jsonschema.py" ] ||
+    { echo "build.sh: no scripts/openapi2jsonschema.py in kubeconform $1" >&2; exit 1; }
+  install -m 0644 "$dir/scripts/openapi2jsonschema.py" "$out/openapi2jsonschema.py.partial"
+  mv "$out/openapi2jsonschema.py.partial" "$out/openapi2jsonschema.py"
+}
+
 kube_ldflags() {
   local v; v=$(version_of k8s.io/kubernetes kubernetes)
   local major=${v#v}; major=${major%%.*}
@@ -105,10 +119,21 @@ build_component() {
         helm=helm.sh/helm/v3/cmd/helm ;;
     gateway-api)
       manifests gateway-api sigs.k8s.io/gateway-api config/crd/standard ;;
+    kube-score)
+      local v; v=$(version_of github.com/zegl/kube-score kube-score)
+      build kube-score github.com/zegl/kube-score "-s -w -X main.version=$v" \
+        kube-score=github.com/zegl/kube-score/cmd/kube-score ;;
+    kubeconform)
+      local v; v=$(version_of github.com/yannh/kubeconform kubeconform)
+      build kubeconform github.com/yannh/kubeconform "-s -w -X main.version=$v" \
+        kubeconform=github.com/yannh/kubeconform/cmd/kubeconform
+      # The script kubeconform ships to turn CRDs into its JSON schemas (hack/checks runs it
+      # over our CRDs), copied from the module beside the binary.
+      script "$v" ;;
     *) echo "build.sh: unknown component $1" >&2; exit 2 ;;
   esac
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(gateway-api etcd kwok helm kubernetes)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api etcd kwok helm kubernetes kube-score kubeconform)
 for c in "${components[@]}"; do build_component "$c"; done
