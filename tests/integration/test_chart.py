@@ -172,6 +172,11 @@ def triples(role: Obj) -> set[Rule]:
     return out
 
 
+def operator_role(objs: list[Obj]) -> Obj:
+    """The operator's own ClusterRole (not the aggregated view/edit roles for users)."""
+    return named(objs, "ClusterRole", "rel-mlops-operator-ops")
+
+
 def container(objs: list[Obj]) -> Obj:
     containers = only(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
@@ -214,7 +219,8 @@ def test_defaults_render_the_expected_objects(tmp_path: Path) -> None:
     objs = render(tmp_path)
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"]
+        ["ServiceAccount", "ClusterRoleBinding", "Service", "Deployment", "NetworkPolicy"]
+        + ["ClusterRole"] * 3  # the operator's; view and edit aggregation (test_trust.py)
         + ["CustomResourceDefinition"] * 3
     )
     for obj in objs:
@@ -236,7 +242,7 @@ def test_crds_are_the_generated_ones_and_kept(tmp_path: Path) -> None:
 
 def test_clusterwide_rbac_is_exactly_what_the_operator_does(tmp_path: Path) -> None:
     objs = render(tmp_path)
-    role = only(objs, "ClusterRole")
+    role = operator_role(objs)
     assert triples(role) == NAMESPACED_RULES | CRD_RULES
     binding = only(objs, "ClusterRoleBinding")
     assert binding["roleRef"] == {
@@ -275,6 +281,8 @@ def test_deployment_runs_the_operator_under_restricted(tmp_path: Path) -> None:
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # Readiness asks another question (is the metrics endpoint up), on another endpoint.
+    assert c["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     assert c["resources"]["requests"]
     assert c["resources"]["limits"]["memory"]
     # Pod Security "restricted" (the cluster test proves it against the admission plugin).
@@ -329,7 +337,7 @@ def test_namespaces_and_replicas(tmp_path: Path) -> None:
     assert deployment["spec"]["replicas"] == 2
 
     # Cluster scope: only what kopf itself reads.
-    assert triples(only(objs, "ClusterRole")) == CRD_RULES | NAMESPACE_RULES
+    assert triples(operator_role(objs)) == CRD_RULES | NAMESPACE_RULES
     roles = {r["metadata"]["namespace"]: r for r in of_kind(objs, "Role")}
     assert set(roles) == {"team-a", "team-b", "ops"}
     for ns in ("team-a", "team-b"):
@@ -378,7 +386,7 @@ def test_two_replicas_elect_a_leader_through_a_lease(tmp_path: Path) -> None:
         {"kind": "ServiceAccount", "name": "rel-mlops-operator", "namespace": "ops"}
     ]
     # All namespaces: one ClusterRole, with nothing of peering (kopf runs standalone).
-    assert triples(only(objs, "ClusterRole")) == NAMESPACED_RULES | CRD_RULES
+    assert triples(operator_role(objs)) == NAMESPACED_RULES | CRD_RULES
     assert not {o["kind"] for o in objs} & {"KopfPeering", "ClusterKopfPeering"}
     assert "kopf.dev" not in text
     assert "peering" not in text.lower()
