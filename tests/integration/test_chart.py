@@ -639,6 +639,29 @@ FORBIDDEN: list[tuple[str, str, str, str | None]] = [
     ],
     ("impersonate", "", "users", ""),
     ("impersonate", "", "serviceaccounts", None),
+    # Secrets and ConfigMaps are not written either (nor read, above).
+    *[(v, "", r, None) for v in ("create", "update", "patch", "delete")
+      for r in ("secrets", "configmaps")],
+    # No cluster-wide writes: nothing cluster-scoped (its only cluster-scoped rights are
+    # reads of CRDs and namespaces), and not even our kinds across all namespaces.
+    *[
+        (v, g, r, "")
+        for v in ("create", "update", "patch", "delete")
+        for g, r in [("", "namespaces"), ("", "nodes"), ("", "persistentvolumes"),
+                     ("apiextensions.k8s.io", "customresourcedefinitions"),
+                     ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+                     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
+                     ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+                     ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+                     ("scheduling.k8s.io", "priorityclasses"),
+                     ("storage.k8s.io", "storageclasses"),
+                     ("certificates.k8s.io", "certificatesigningrequests")]
+    ],
+    *[(v, "mlops.dev", r, "") for v in ("list", "watch", "create", "delete") for r in OURS],
+    *[(v, "mlops.dev", f"{r}/status", "") for v in ("patch", "update") for r in OURS],
+    *[(v, g, r, "") for v in ("create", "delete")
+      for g, r in [("batch", "jobs"), ("apps", "deployments"), ("", "services")]],
+    ("create", "", "pods/eviction", None),
     # Nearby verbs the operator does not use.
     *[(v, "mlops.dev", "trainingjobs", None) for v in ("update", "patch", "deletecollection")],
     *[(v, "mlops.dev", r, None) for v in ("create", "delete") for r in OURS[1:]],
