@@ -25,11 +25,20 @@ version_of() {
     "$here/$component/go.mod"
 }
 
+# A wrapper that holds a program of its own (*.go beside go.mod) is cached also by a hash
+# of its files, so an edit to the program rebuilds it; pin-only wrappers have no suffix.
+source_suffix() {
+  local dir=$here/$1
+  compgen -G "$dir/*.go" >/dev/null || return 0
+  echo "-src$(cat "$dir/go.mod" "$dir/go.sum" "$dir"/*.go | sha256sum | cut -c1-12)"
+}
+
 # build COMPONENT MODULE LDFLAGS NAME=PKG... : go build every PKG into the cache as NAME.
 build() {
   local component=$1 module=$2 ldflags=$3; shift 3
   local version; version=$(version_of "$module" "$component")
   [ -n "$version" ] || { echo "build.sh: no version for $module in $component/go.mod" >&2; exit 1; }
+  version+=$(source_suffix "$component")
   local out="$cache/bin/$component-$version" built=0 start=$SECONDS
   mkdir -p "$out" "$bin_link_dir"
   for entry in "$@"; do
@@ -119,6 +128,10 @@ build_component() {
         helm=helm.sh/helm/v3/cmd/helm ;;
     gateway-api)
       manifests gateway-api sigs.k8s.io/gateway-api config/crd/standard ;;
+    gopher-lua)
+      # Argo CD's Lua VM, and our runner of its health scripts' test cases (deploy/argocd/).
+      build gopher-lua github.com/yuin/gopher-lua "-s -w" \
+        argocd-lua-health=mlops-operator/hack/toolchain/gopher-lua ;;
     kube-score)
       local v; v=$(version_of github.com/zegl/kube-score kube-score)
       build kube-score github.com/zegl/kube-score "-s -w -X main.version=$v" \
@@ -135,5 +148,5 @@ build_component() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(gateway-api etcd kwok helm kubernetes kube-score kubeconform)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform)
 for c in "${components[@]}"; do build_component "$c"; done
