@@ -9,6 +9,7 @@
 #   make cluster-up    start the local control plane (kubeconfig: .local/cluster/kubeconfig)
 #   make cluster-down  stop it and remove its state
 #   make crds          regenerate crds/ (and the chart's copy) from the pydantic models
+#   make image         the operator image (docker or podman), tagged as the chart's default
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,7 +23,7 @@ export PATH := $(CURDIR)/.local/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 LOCAL_KUBECONFIG := $(CURDIR)/.local/cluster/kubeconfig
 
 .PHONY: help venv toolchain prometheus deps lint fmt unit integration e2e test crds \
-        cluster-up cluster-down demo demo-down bench run clean
+        cluster-up cluster-down demo demo-down bench run clean image
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -35,12 +36,12 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Go builds of kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm;
-# cached by version outside the repo, linked into .local/bin.
+# Go builds of kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm,
+# Prometheus 3 + promtool and Kueue; cached by version outside the repo, linked into .local/bin.
 toolchain:
 	bash hack/toolchain/build.sh
 
-# A real Prometheus server for canary analysis and drift (Debian's package).
+# A real Prometheus 3 server for canary analysis and drift (built from its Go module).
 prometheus:
 	@bash hack/install-prometheus.sh
 
@@ -58,6 +59,30 @@ fmt: venv
 
 crds: venv
 	$(PY) -m mlops_operator.api.crdgen crds
+
+# The chart's default image: values.yaml's image.repository, tagged with the version (the
+# chart's appVersion). CONTAINER_ENGINE=docker|podman picks one; otherwise the first that
+# answers `info` (a client without a running daemon does not count).
+IMAGE_REPOSITORY := ghcr.io/mlops-operator/mlops-operator
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE ?= $(IMAGE_REPOSITORY):$(VERSION)
+CONTAINER_ENGINE ?=
+
+image:
+	@engine="$(CONTAINER_ENGINE)"; \
+	if [ -z "$$engine" ]; then \
+	  for e in docker podman; do \
+	    if command -v $$e >/dev/null && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	  done; \
+	fi; \
+	if [ -z "$$engine" ]; then \
+	  echo "make image: no container engine here (docker or podman, with its daemon running);" \
+	    "nothing was built. Without one, tests/integration/test_image.py checks that the" \
+	    "wheel builds, installs into a fresh venv and runs." >&2; \
+	  exit 1; \
+	fi; \
+	echo "$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
+	$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 unit: venv
 	$(PY) -m pytest tests/unit
