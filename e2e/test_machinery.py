@@ -69,7 +69,7 @@ def test_a_child_name_held_by_someone_else_is_never_adopted(
     core.create_namespaced_service(
         tjs.namespace,
         {
-            "metadata": {"name": "taken"},
+            "metadata": {"name": "taken-nodes"},
             "spec": {"clusterIP": "None", "selector": {"app": "someone-else"}},
         },
     )
@@ -78,9 +78,10 @@ def test_a_child_name_held_by_someone_else_is_never_adopted(
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "InvalidSpec"
     assert (
-        "Service taken already exists and is not owned by this TrainingJob" in (failed["message"])
+        "Service taken-nodes already exists and is not owned by this TrainingJob"
+        in (failed["message"])
     )
-    service = core.read_namespaced_service("taken", tjs.namespace)
+    service = core.read_namespaced_service("taken-nodes", tjs.namespace)
     assert not service.metadata.owner_references  # not adopted
     assert service.spec.selector == {"app": "someone-else"}
     assert "InvalidSpec" in tjs.reasons("taken")

@@ -47,7 +47,7 @@ def test_pytorch_2x4_run_lands_on_gpu_nodes_and_reports_its_model(
         limits = pod.spec.containers[0].resources.limits
         assert limits["nvidia.com/gpu"] == "4"
         env = env_of(pod)
-        assert env["MASTER_ADDR"] == "ddp-a1-0.ddp"
+        assert env["MASTER_ADDR"] == "ddp-a1-0.ddp-nodes"
         assert env["MASTER_PORT"] == "29500"
         assert env["WORLD_SIZE"] == "8"
         assert env["PET_NNODES"] == "2"
@@ -57,7 +57,7 @@ def test_pytorch_2x4_run_lands_on_gpu_nodes_and_reports_its_model(
         assert env["DATASET_URI"] == "s3://data/imagenet"
         assert env["CHECKPOINT_URI"] == "s3://ckpt/ddp"
         assert env["HP_LEARNING_RATE"] == "0.1"
-        assert pod.spec.subdomain == "ddp"
+        assert pod.spec.subdomain == "ddp-nodes"
         assert pod.spec.security_context.run_as_non_root is True
     assert sorted(
         p.metadata.annotations["batch.kubernetes.io/job-completion-index"] for p in pods
@@ -69,7 +69,7 @@ def test_pytorch_2x4_run_lands_on_gpu_nodes_and_reports_its_model(
     assert done["nodes"]["succeeded"] == 2
     assert done["startTime"] <= done["completionTime"]
     assert tjs.condition("ddp", "Succeeded")["status"] == "True"
-    assert tjs.core.read_namespaced_service("ddp", tjs.namespace).spec.cluster_ip == "None"
+    assert tjs.core.read_namespaced_service("ddp-nodes", tjs.namespace).spec.cluster_ip == "None"
     wait_for(lambda: "Succeeded" in tjs.reasons("ddp"), 10, "a Succeeded event")
 
 

@@ -51,7 +51,7 @@ def test_written_status_is_served_while_the_cache_is_stale() -> None:
     written = writes.status(KEY, "100")  # the cache still shows the version we wrote over
     assert written is not None
     assert written.status == RUNNING
-    assert written.made == "101"
+    assert written.latest == "101"
     assert writes.status(KEY, "100") == written  # as often as it is asked
     assert writes.status(SAME_NAME, "100") is None  # kinds never share a memory
     assert writes.status(OTHER, "100") is None
@@ -129,26 +129,26 @@ def test_nothing_created_means_nothing_awaited() -> None:
 
 def test_a_created_child_is_awaited_until_the_cache_shows_it() -> None:
     expect = Expectations(Clock())
-    expect.created(KEY, "llm-a1")
+    expect.created(KEY, ("Job", "llm-a1"))
     assert expect.awaiting(KEY, set())
-    assert expect.awaiting(KEY, {"llm"})  # another child is not the one we wait for
+    assert expect.awaiting(KEY, {("Service", "llm")})  # another child is not the one we wait for
     assert not expect.awaiting(SAME_NAME, set())  # namesake of another kind: not awaited
-    assert not expect.awaiting(KEY, {"llm-a1"})
+    assert not expect.awaiting(KEY, {("Job", "llm-a1")})
     assert not expect.awaiting(KEY, set())  # seen once is enough
 
 
 def test_every_created_child_must_show_up() -> None:
     expect = Expectations(Clock())
-    expect.created(KEY, "llm")
-    expect.created(KEY, "llm-a1")
-    assert expect.awaiting(KEY, {"llm"})
-    assert not expect.awaiting(KEY, {"llm", "llm-a1"})
+    expect.created(KEY, ("Service", "llm"))
+    expect.created(KEY, ("Job", "llm-a1"))
+    assert expect.awaiting(KEY, {("Service", "llm")})
+    assert not expect.awaiting(KEY, {("Service", "llm"), ("Job", "llm-a1")})
 
 
 def test_a_created_child_is_awaited_at_most_the_timeout() -> None:
     clock = Clock()
     expect = Expectations(clock)
-    expect.created(KEY, "llm-a1")
+    expect.created(KEY, ("Job", "llm-a1"))
     clock.advance(EXPECTATION_TIMEOUT - 0.1)
     assert expect.awaiting(KEY, set())
     clock.advance(0.2)
@@ -157,10 +157,39 @@ def test_a_created_child_is_awaited_at_most_the_timeout() -> None:
 
 def test_forget_and_clear() -> None:
     expect = Expectations(Clock())
-    expect.created(KEY, "a")
-    expect.created(OTHER, "b")
+    expect.created(KEY, ("Job", "a"))
+    expect.created(OTHER, ("Job", "b"))
     expect.forget(KEY)
     assert not expect.awaiting(KEY, set())
     assert expect.awaiting(OTHER, set())
     expect.clear()
     assert not expect.awaiting(OTHER, set())
+
+
+def test_two_writes_before_the_first_echo_keep_both_echoes_ours() -> None:
+    writes = OwnWrites(Clock())
+    writes.wrote(KEY, "10", Status(phase="Starting"), "11")  # the cache shows 10
+    writes.wrote(KEY, "10", RUNNING, "12")  # still 10 in the cache
+    assert writes.is_ours(KEY, "11")
+    assert writes.is_ours(KEY, "12")
+    written = writes.status(KEY, "11")  # the cache shows our first write, not the second
+    assert written is not None
+    assert written.status == RUNNING
+    assert written.latest == "12"
+    assert writes.status(KEY, "12") is None  # caught up
+
+
+def test_a_write_decided_from_our_own_earlier_write_extends_it() -> None:
+    writes = OwnWrites(Clock())
+    writes.wrote(KEY, "10", Status(phase="Starting"), "11")
+    writes.wrote(KEY, "11", RUNNING, "12")  # decided once the cache showed 11
+    assert writes.is_ours(KEY, "11")
+    assert writes.is_ours(KEY, "12")
+
+
+def test_expectations_tell_namesakes_of_two_kinds_apart() -> None:
+    expect = Expectations(Clock())
+    expect.created(KEY, ("Service", "md"))
+    expect.created(KEY, ("HorizontalPodAutoscaler", "md"))
+    assert expect.awaiting(KEY, {("HorizontalPodAutoscaler", "md")})  # the Service is missing
+    assert not expect.awaiting(KEY, {("HorizontalPodAutoscaler", "md"), ("Service", "md")})

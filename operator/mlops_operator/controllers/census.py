@@ -27,14 +27,9 @@ class Census(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for metric, index in self._indexes.items():
-            phases: Counter[str] = Counter()
-            for store in self._runtime.index(index).values():
-                for obj in store:
-                    if isinstance(obj, Unparsable):
-                        phases["Unparsable"] += 1
-                    else:
-                        phase = obj.status.phase
-                        phases[phase.value if phase is not None else "Unknown"] += 1
+            phases = self._count(index)
+            if phases is None:
+                continue  # the cache kept changing under us: leave this one out of this scrape
             family = GaugeMetricFamily(
                 f"{PREFIX}_{metric}",
                 f"{metric.capitalize()} the operator sees, by phase.",
@@ -43,3 +38,21 @@ class Census(Collector):
             for phase, count in sorted(phases.items()):
                 family.add_metric([phase], count)
             yield family
+
+    def _count(self, index: str) -> Counter[str] | None:
+        """Phases in one index. Scrapes run in the metrics server's thread while the event
+        loop changes the cache, so a pass can meet a dict changing size: try again."""
+        for _ in range(5):
+            phases: Counter[str] = Counter()
+            try:
+                for store in list(self._runtime.index(index).values()):
+                    for obj in list(store):
+                        if isinstance(obj, Unparsable):
+                            phases["Unparsable"] += 1
+                        else:
+                            phase = obj.status.phase
+                            phases[phase.value if phase is not None else "Unknown"] += 1
+            except RuntimeError:
+                continue
+            return phases
+        return None

@@ -19,11 +19,15 @@ from mlops_operator.core.plan import Create, Plan
 from mlops_operator.kube.client import ApiError
 from mlops_operator.kube.resources import BY_KIND, Resource
 
-__all__ = ["ApiError", "Blocked", "StatusConflict", "children", "post_events", "status"]
+__all__ = ["ApiError", "Blocked", "Gone", "StatusConflict", "children", "post_events", "status"]
 
 
 class StatusConflict(Exception):
     """The object changed since the version a status was decided from (HTTP 409)."""
+
+
+class Gone(Exception):
+    """The object no longer exists on the server (HTTP 404 on its status)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,14 @@ async def children(rt: Runtime, key: Key, uid: str | None, plan: Plan[Any]) -> B
     Creates go out concurrently: they are independent (a Job's pods do not need their
     Service to exist first), and a start waits on the slowest, not on the sum.
     """
-    outcomes = await asyncio.gather(*(_create(rt, key, uid, c) for c in plan.creates))
-    blocked = [b for b in outcomes if b is not None]
+    # All settle before the reconcile goes on or raises: no create may land after it ended.
+    outcomes = await asyncio.gather(
+        *(_create(rt, key, uid, c) for c in plan.creates), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    blocked = [b for b in outcomes if isinstance(b, Blocked)]
     if blocked:
         return next((b for b in blocked if not b.stale), blocked[0])
     for patch in plan.patches:
@@ -60,6 +70,8 @@ async def children(rt: Runtime, key: Key, uid: str | None, plan: Plan[Any]) -> B
         except ApiError as exc:
             if exc.conflict:  # a resourceVersion precondition in the patch: decide again
                 raise StatusConflict(str(exc)) from None
+            if exc.invalid:  # told once, like a refused create
+                return Blocked(patch.kind, patch.name, f"was refused: {exc.message}")
             if not exc.not_found:
                 raise
     for delete in plan.deletes:
@@ -81,7 +93,7 @@ async def _create(rt: Runtime, key: Key, uid: str | None, create: Create) -> Blo
         if exc.invalid:
             return Blocked(create.kind, create.name, f"was refused: {exc.message}")
         raise
-    rt.expectations.created(key, create.name)
+    rt.expectations.created(key, (create.kind, create.name))
     return None
 
 
@@ -98,7 +110,7 @@ async def _existing(
     meta = body.get("metadata") or {}
     owner = controller_owner(meta)
     if owner is not None and owner.get("uid") == uid:
-        rt.expectations.created(key, name)
+        rt.expectations.created(key, (resource.kind, name))
         return None
     if owner is not None and owner.get("kind") == key.kind and owner.get("name") == key.name:
         return Blocked(resource.kind, name, "still belongs to a deleted namesake", stale=True)
@@ -127,10 +139,13 @@ async def status(
     resource: Resource,
     patch: dict[str, Any],
     desired: BaseModel | None,
-    obj: Any,
+    over: str | None,
     version: str | None,
 ) -> bool:
     """Write a status diff decided from ``version``; True if anything was written.
+
+    ``over`` is the version the cache showed (``version`` differs when the decision was
+    made from our own earlier write that the cache has not shown yet).
 
     The patch carries that ``resourceVersion``: if the object moved on meanwhile the API
     server answers 409 and :class:`StatusConflict` sends the reconcile back to read again,
@@ -144,13 +159,13 @@ async def status(
     try:
         written = await rt.kube.patch(resource, key.namespace, key.name, body, subresource="status")
     except ApiError as exc:
-        if exc.not_found:  # deleted meanwhile
-            return False
+        if exc.not_found:  # deleted, perhaps while a watch was down: the cache may keep it
+            raise Gone(str(exc)) from None
         if exc.conflict:
             raise StatusConflict(str(exc)) from None
         raise
     made = written.get("metadata", {}).get("resourceVersion")
-    rt.writes.wrote(key, obj.metadata.resource_version, desired, made)
+    rt.writes.wrote(key, over, desired, made)
     return True
 
 

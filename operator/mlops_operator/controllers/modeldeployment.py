@@ -42,8 +42,10 @@ def references(md: ModelDeployment) -> Iterable[tuple[str, str]]:
 
 def cached(rt: Runtime, index: str, key: Key) -> Any:
     """The parsed object of ``key`` in one of our kinds' caches; None if absent or invalid."""
-    store = rt.index(index).get(key)
-    found = next(iter(store), None) if store is not None else None
+    entries = rt.alive(key, rt.index(index).get(key))
+    # Two entries: one deleted while a watch was down, and its namesake; the newer is real.
+    entries.sort(key=lambda e: e.metadata.creation_timestamp or datetime.min.replace(tzinfo=UTC))
+    found = entries[-1] if entries else None
     return None if isinstance(found, Unparsable) else found
 
 

@@ -125,13 +125,19 @@ def _reconcile_with(runtime: Runtime, ctl: reconciler.Controller[Any, Any]) -> A
 
 
 async def lead(runtime: Runtime) -> None:
-    """Start acting: clear memories, queue every cached object once, run the queues."""
+    """Start acting: clear memories, queue every cached object once, run the queues.
+
+    Only once kopf has listed every index: before that a cache could hold a run without
+    its Jobs, and acting on it would flap its status. Until then the watch handlers, which
+    kopf holds until the listing is complete, fill the queues themselves.
+    """
     runtime.reset()
     for ctl in CONTROLLERS:
         queue = runtime.queues[ctl.kind]
         queue.resume()
-        for key in list(runtime.index(ctl.index_id)):
-            queue.add(key)
+        if runtime.listed:
+            for key in list(runtime.index(ctl.index_id)):
+                queue.add(key)
 
 
 async def follow(runtime: Runtime) -> None:
@@ -179,6 +185,10 @@ async def queued(memo: kopf.Memo, **_: Any) -> dict[str, int]:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is None:
         return {}
+    dead = [t.get_name() for t in runtime.tasks if t.done()]
+    dead += [f"workqueue:{name}" for name, q in runtime.queues.items() if not q.alive]
+    if dead:
+        raise RuntimeError(f"background tasks ended: {dead}")
     limit = 2 * runtime.settings.reconcile_timeout
     stuck = {name: q.stuck(limit) for name, q in runtime.queues.items()}
     wedged = {name: [str(k) for k in keys_] for name, keys_ in stuck.items() if keys_}

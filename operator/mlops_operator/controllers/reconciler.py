@@ -21,7 +21,7 @@ Rules the skeleton keeps for every kind:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -47,6 +47,9 @@ log = logging.get(__name__)
 STALE_CHILD_WAIT = 1.0
 #: How often to look again while a created child is not yet in the cache.
 EXPECTATION_RECHECK = 1.0
+#: How often to look again at an object blocked by a child it cannot have (a name held by
+#: someone else): slowly, as that takes a human.
+BLOCKED_RECHECK = 60.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,6 @@ class Controller(Generic[M, S]):
     volatile: frozenset[str] = frozenset()
     """Status fields whose changes alone may wait ``hold`` seconds for company."""
     hold: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -149,33 +151,26 @@ async def current(rt: Runtime, ctl: Controller[Any, Any], key: Key) -> Any:
     was down (a relist after 410, a paused replica) and its namesake. The cache alone cannot
     tell which is real, so then the API server is asked.
     """
-    store = rt.index(ctl.index_id).get(key)
-    entries = list(store) if store is not None else []
+    entries = rt.alive(key, rt.index(ctl.index_id).get(key))
     if len(entries) <= 1:
         return entries[0] if entries else None
-    try:
-        body = await rt.kube.get(ctl.resource, key.namespace, key.name)
-    except execute.ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
-    return parse_object(ctl, body)
+    return await _fresh(rt, ctl, key)
 
 
 def owned_children(
     rt: Runtime, ctl: Controller[Any, Any], key: Key, uid: str | None
-) -> tuple[dict[str, tuple[Any, ...]], set[str]]:
+) -> tuple[dict[str, tuple[Any, ...]], set[tuple[str, str]]]:
     """Views of the object's children by child id, and all their names.
 
     Only children whose controller owner is this very object (by uid) count: those of a
     deleted namesake are left to the garbage collector.
     """
     views: dict[str, tuple[Any, ...]] = {}
-    names: set[str] = set()
+    names: set[tuple[str, str]] = set()
     for child in ctl.children:
         mine = [o for o in rt.index(child.id).get(key, ()) if o.owner_uid == uid]
         views[child.id] = tuple(o.view for o in mine)
-        names.update(o.name for o in mine)
+        names.update((child.resource.kind, o.name) for o in mine)
     return views, names
 
 
@@ -185,23 +180,36 @@ def owned_children(
 async def reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key) -> float | None:
     """Read one object and its children, decide, write; the seconds until the next look."""
     obj = await current(rt, ctl, key)
-    if obj is None:  # deleted; owner references take its children with it
-        rt.forget(key)
-        return None
-    try:
-        return await _reconcile(rt, ctl, key, obj)
-    except execute.StatusConflict:
-        # Someone else wrote the object since the version we decided from: read it fresh
-        # and decide again, once; a second conflict goes back to the queue's backoff.
-        rt.writes.forget(key)
+    for attempt in (1, 2):
+        if obj is None:  # deleted; owner references take its children with it
+            rt.forget(key)
+            return None
         try:
-            body = await rt.kube.get(ctl.resource, key.namespace, key.name)
-        except execute.ApiError as exc:
-            if exc.not_found:
-                rt.forget(key)
-                return None
-            raise
-        return await _reconcile(rt, ctl, key, parse_object(ctl, body))
+            return await _reconcile(rt, ctl, key, obj)
+        except execute.Gone:
+            # The cache kept an object deleted while a watch was down (kopf does not drop
+            # it on a relist): never act on it again, whatever the cache says.
+            rt.gone.add((key, str(obj.metadata.uid)))
+            rt.forget(key)
+            return None
+        except execute.StatusConflict:
+            # Someone else wrote the object since the version we decided from: read it
+            # fresh and decide again, once; a second conflict goes to the queue's backoff.
+            if attempt == 2:
+                raise
+            rt.writes.forget(key)
+            obj = await _fresh(rt, ctl, key)
+    return None
+
+
+async def _fresh(rt: Runtime, ctl: Controller[Any, Any], key: Key) -> Any:
+    """The object as the API server has it now; None if it is gone."""
+    try:
+        return parse_object(ctl, await rt.kube.get(ctl.resource, key.namespace, key.name))
+    except execute.ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
 
 
 async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any) -> float | None:
@@ -217,7 +225,7 @@ async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any)
     version = obj.metadata.resource_version
     if written is not None:  # the cache lags our own last write: decide from what we wrote
         obj = obj.model_copy(update={"status": written.status})
-        version = written.made or version
+        version = written.latest or version
 
     views, names = owned_children(rt, ctl, key, obj.metadata.uid)
     if rt.expectations.awaiting(key, names):
@@ -238,7 +246,7 @@ async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any)
         if outcome.stale:
             return STALE_CHILD_WAIT
         await _invalid(rt, ctl, key, obj.metadata, obj.status, str(outcome), involved, version)
-        return None
+        return BLOCKED_RECHECK  # the name may be freed; a kind that ended ignores it
 
     current_status = _dump(obj.status)
     desired = _dump(plan.status) if plan.status is not None else current_status
@@ -246,7 +254,13 @@ async def _reconcile(rt: Runtime, ctl: Controller[Any, Any], key: Key, obj: Any)
     if wait:
         return min(wait, plan.requeue_after if plan.requeue_after is not None else wait)
     changed = await execute.status(
-        rt, key, ctl.resource, merge_diff(current_status, desired), plan.status, obj, version
+        rt,
+        key,
+        ctl.resource,
+        merge_diff(current_status, desired),
+        plan.status,
+        obj.metadata.resource_version,
+        version,
     )
     if changed and ctl.record is not None:
         ctl.record(key, obj.status, plan.status)
@@ -276,9 +290,8 @@ async def _invalid(
     """Say once, in status and a Warning Event, that the object cannot work as written."""
     desired = ctl.invalid(status, meta.generation, message, datetime.now(UTC))
     patch = merge_diff(_dump(status), _dump(desired))
-    # Re-decided from a fresh read on a conflict, like any status write.
-    holder = _Meta(meta, version or meta.resource_version)
-    if await execute.status(rt, key, ctl.resource, patch, desired, holder, holder.version):
+    over = meta.resource_version
+    if await execute.status(rt, key, ctl.resource, patch, desired, over, version or over):
         rt.events.send(involved, "Warning", "InvalidSpec", message)
 
 
@@ -295,16 +308,11 @@ async def _write_failed(
     desired = ctl.write_failed(obj.status, obj.metadata.generation, message, datetime.now(UTC))
     patch = merge_diff(_dump(obj.status), _dump(desired))
     try:
-        if await execute.status(rt, key, ctl.resource, patch, desired, obj, version):
+        over = obj.metadata.resource_version
+        if await execute.status(rt, key, ctl.resource, patch, desired, over, version):
             rt.events.send(involved, "Warning", "WriteFailed", message)
-    except (execute.ApiError, execute.StatusConflict, OSError, TimeoutError) as exc:
+    except (execute.ApiError, execute.StatusConflict, execute.Gone, OSError, TimeoutError) as exc:
         log.warning("status not written", key=str(key), error=str(exc))
-
-
-@dataclass(frozen=True)
-class _Meta:
-    metadata: ObjectMeta
-    version: str | None
 
 
 def _hold(

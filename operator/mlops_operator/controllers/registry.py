@@ -72,6 +72,7 @@ def register(ctl: Controller[Any, Any]) -> Controller[Any, Any]:
         namespace: str | None, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any
     ) -> None:
         rt: Runtime = memo.runtime
+        rt.listed = True  # kopf calls watch handlers only once every index is listed
         key = Key(ctl.kind, namespace or "", name)
         wake_dependents(rt, key)
         if rt.writes.is_ours(key, meta.get("resourceVersion")):
@@ -111,6 +112,7 @@ def _register_child(ctl: Controller[Any, Any], child: Child) -> None:
     async def child_changed(
         namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:
+        memo.runtime.listed = True
         found = owner(namespace, body)
         if found is not None:
             memo.runtime.queues[ctl.kind].add(found[0], child.settle)

@@ -45,13 +45,17 @@ class Expectations:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._created: dict[Key, dict[str, float]] = {}
+        self._created: dict[Key, dict[tuple[str, str], float]] = {}
 
-    def created(self, key: Key, name: str) -> None:
-        """Record that we created child ``name`` of ``key`` just now."""
-        self._created.setdefault(key, {})[name] = self._clock()
+    def created(self, key: Key, child: tuple[str, str]) -> None:
+        """Record that we created ``child`` (kind, name) of ``key`` just now.
 
-    def awaiting(self, key: Key, observed: set[str]) -> bool:
+        By kind and name: a Service and an HPA may share a name, and one appearing in the
+        cache says nothing about the other.
+        """
+        self._created.setdefault(key, {})[child] = self._clock()
+
+    def awaiting(self, key: Key, observed: set[tuple[str, str]]) -> bool:
         """Whether a child we created is still missing from the cache (and not too old)."""
         pending = self._created.get(key)
         if not pending:
@@ -73,11 +77,16 @@ class Expectations:
 
 @dataclass(frozen=True)
 class Written:
-    """One status write of ours: over which version, what, and the version it made."""
+    """Our status writes over one cached version: what we wrote last, and every version
+    our writes made since (several, when we write twice before the first echo arrives)."""
 
     over: str | None
     status: BaseModel
-    made: str | None
+    made: tuple[str, ...]
+
+    @property
+    def latest(self) -> str | None:
+        return self.made[-1] if self.made else None
 
 
 class OwnWrites:
@@ -93,28 +102,32 @@ class OwnWrites:
         self._held_since: dict[Key, float] = {}
 
     def wrote(self, key: Key, over: str | None, status: BaseModel, made: str | None) -> None:
-        self._written[key] = Written(over, status, made)
+        """Record a write decided over cached version ``over`` that made version ``made``."""
+        before = self._written.get(key)
+        versions: tuple[str, ...] = ()
+        if before is not None and (before.over == over or over in before.made):
+            # Written again before the cache showed the first write: keep every version
+            # ours made, so each echo is recognised and none drops the memory too early.
+            over, versions = before.over, before.made
+        self._written[key] = Written(over, status, (*versions, *([made] if made else [])))
         self._held_since.pop(key, None)
 
     def status(self, key: Key, resource_version: str | None) -> Written | None:
-        """Our last write, if the cache still holds the version we wrote over."""
+        """Our last write, while the cache still shows a version from before it."""
         written = self._written.get(key)
         if written is None:
             return None
-        if written.over != resource_version:  # the cache has caught up (or moved on)
-            if written.made != resource_version:
-                del self._written[key]
+        if resource_version == written.latest:  # the cache has caught up with us
             return None
-        return written
+        if resource_version == written.over or resource_version in written.made:
+            return written
+        del self._written[key]  # someone else wrote after us: the cache is the truth
+        return None
 
     def is_ours(self, key: Key, resource_version: str | None) -> bool:
-        """Whether this version of the object is exactly the one our last write made."""
+        """Whether this version of the object is one our own writes made."""
         written = self._written.get(key)
-        return (
-            written is not None
-            and resource_version is not None
-            and written.made == (resource_version)
-        )
+        return written is not None and resource_version in written.made
 
     def held(self, key: Key) -> float:
         """Seconds since a change was first held back (0 the first time asked)."""
@@ -146,6 +159,12 @@ class Runtime:
     #: with the key. Never a source of truth: losing it costs at most one extra read.
     scratch: dict[Key, dict[str, Any]] = field(default_factory=dict)
     prometheus: Any = None  # kube.prometheus.PrometheusClient once a controller needs it
+    #: True once kopf has listed every index (it holds watch handlers until then): only
+    #: then may a replica that becomes leader queue every cached object.
+    listed: bool = False
+    #: Objects the API server says are gone while the cache still holds them (kopf keeps
+    #: an entry deleted while a watch was down): by key and uid, so a namesake is not hit.
+    gone: set[tuple[Key, str]] = field(default_factory=set)
     #: When this process last started acting (monotonic): a restarted or newly elected
     #: replica spreads periodic work (drift queries) over the interval from then on.
     since: float = field(default_factory=time.monotonic)
@@ -153,6 +172,10 @@ class Runtime:
     def index(self, name: str) -> Mapping[Any, Any]:
         index: Mapping[Any, Any] = self.indices[name]
         return index
+
+    def alive(self, key: Key, entries: Any) -> list[Any]:
+        """The cached objects of ``key`` the API server has not told us are gone."""
+        return [e for e in entries or () if (key, e.metadata.uid) not in self.gone]
 
     def forget(self, key: Key) -> None:
         """Drop everything remembered about ``key`` (the object is gone, or not ours)."""

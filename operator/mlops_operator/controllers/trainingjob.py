@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
+
 from mlops_operator.api import keys
 from mlops_operator.api.trainingjob import TrainingJob, TrainingJobStatus
 from mlops_operator.controllers.reconciler import Child, Controller
@@ -22,8 +24,12 @@ from mlops_operator.core.plan import Plan
 from mlops_operator.core.training import observed as obs
 from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, reads, write_failed
 from mlops_operator.core.training.reconcile import reconcile as decide_training
+from mlops_operator.kube.client import ApiError
 from mlops_operator.kube.resources import EVENTS, JOBS, PODS, SERVICES, TRAININGJOBS
+from mlops_operator.observability import logging
 from mlops_operator.settings import Settings
+
+log = logging.get(__name__)
 
 #: A page of pending pods is enough to say why an attempt waits; a run of 9,999 nodes that
 #: cannot be scheduled must not cost megabytes per reconcile.
@@ -32,6 +38,8 @@ PODS_PAGE = 20
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 T = TypeVar("T")
+NO_PODS: tuple[obs.PodState, ...] = ()
+NO_EVENTS: tuple[dict[str, Any], ...] = ()
 
 
 def _service_view(body: Mapping[str, Any]) -> str:
@@ -46,15 +54,17 @@ async def observe(
     wanted = reads(tj, jobs, datetime.now(UTC))
     pods: tuple[obs.PodState, ...] = ()
     if wanted.pods_of_attempt is not None:
-        pods = await _remembered(rt, key, ("pods", wanted.pods_of_attempt), _pending_pods)
+        pods = await _remembered(rt, key, ("pods", wanted.pods_of_attempt), _pending_pods, NO_PODS)
     create_failure = None
     if wanted.job_events is not None:
         job = next((j for j in jobs if j.name == wanted.job_events), None)
-        events = await _remembered(rt, key, ("events", wanted.job_events), _failed_create)
+        events = await _remembered(
+            rt, key, ("events", wanted.job_events), _failed_create, NO_EVENTS
+        )
         create_failure = obs.create_failure(events, job) if job is not None else None
     message = None
     if wanted.metrics_pod_of is not None:
-        rank0 = await _pods(rt, key, wanted.metrics_pod_of, rank0=True)
+        rank0 = await _remembered(rt, key, ("rank0", wanted.metrics_pod_of), _rank0_pods, NO_PODS)
         message = obs.termination_message(rank0)
     return obs.Observed(
         jobs=jobs,
@@ -66,7 +76,11 @@ async def observe(
 
 
 async def _remembered(
-    rt: Runtime, key: Key, what: tuple[str, Any], read: Callable[[Runtime, Key, Any], Awaitable[T]]
+    rt: Runtime,
+    key: Key,
+    what: tuple[str, Any],
+    read: Callable[[Runtime, Key, Any], Awaitable[T]],
+    empty: T,
 ) -> T:
     """A read of an attempt's state, made at most once per re-check interval.
 
@@ -78,13 +92,23 @@ async def _remembered(
     if cached is not None and cached[0] == what[1] and time.monotonic() - cached[1] < PODS_RECHECK:
         value: T = cached[2]
         return value
-    value = await read(rt, key, what[1])
+    try:
+        value = await read(rt, key, what[1])
+    except (ApiError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+        # These reads only explain; they must never keep a deadline, a TTL or a success
+        # from being handled. Try again at the next re-check.
+        log.warning("read failed", key=str(key), what=what[0], error=repr(exc))
+        value = empty
     memory[what[0]] = (what[1], time.monotonic(), value)
     return value
 
 
 async def _pending_pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]:
     return await _pods(rt, key, attempt, rank0=False)
+
+
+async def _rank0_pods(rt: Runtime, key: Key, attempt: int) -> tuple[obs.PodState, ...]:
+    return await _pods(rt, key, attempt, rank0=True)
 
 
 async def _pods(rt: Runtime, key: Key, attempt: int, *, rank0: bool) -> tuple[obs.PodState, ...]:

@@ -71,24 +71,36 @@ class LeaderElector:
         self._observed_at = 0.0
         self._renewed_at = 0.0
         self._version: str | None = None
+        self._lost = False  # the Lease, as last read, names another holder
 
     async def run(self) -> None:
         """Try to acquire and then renew until cancelled; release on the way out."""
         try:
             while True:
+                began = self._clock()
                 try:
-                    held = await self._try()
-                except (ApiError, OSError, TimeoutError) as exc:
-                    log.warning("lease not renewed", lease=self.name, error=str(exc))
+                    # A leader's attempt may not outlive its renew deadline: a hung request
+                    # must not keep it acting after another replica may have taken over.
+                    budget = self._renewed_at + self.renew_deadline - began
+                    async with asyncio.timeout(budget if self.leading else None):
+                        held = await self._try()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # any failure is a failed renewal, never the end
+                    log.warning("lease not renewed", lease=self.name, error=repr(exc))
                     held = False
                 if held:
-                    self._renewed_at = self._clock()
+                    self._renewed_at = began  # valid from when the attempt began
                     if not self.leading:
                         self.leading = True
                         log.info("leading", lease=self.name, identity=self.identity)
                         await self._on_started()
-                elif self.leading and self._clock() - self._renewed_at >= self.renew_deadline:
-                    await self._stop("renew deadline passed")
+                elif self.leading and (
+                    self._lost or self._clock() - self._renewed_at >= self.renew_deadline
+                ):
+                    await self._stop(
+                        "another replica holds the lease" if self._lost else "renew deadline passed"
+                    )
                 await asyncio.sleep(self.retry_period)
         finally:
             if self.leading:
@@ -118,6 +130,7 @@ class LeaderElector:
         free = not holder or now - self._observed_at >= float(
             spec.get("leaseDurationSeconds") or self.lease_duration
         )
+        self._lost = bool(holder) and holder != self.identity
         if holder != self.identity and not free:
             return False
         transitions = int(spec.get("leaseTransitions") or 0)

@@ -106,14 +106,19 @@ class WorkQueue(Generic[K]):
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def alive(self) -> bool:
+        """False if the workers ended on their own (they should only ever be cancelled)."""
+        return self._group is None or not self._group.done()
+
     async def pause(self) -> None:
         """Stop every worker (reconciles in flight are cancelled) and drop what is queued."""
         self._paused = True
         group, self._group = self._group, None
         if group is not None:
             group.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await group
+            # Wait for it without swallowing a cancellation of our own caller.
+            await asyncio.wait({group})
         self._heap.clear()
         self._due.clear()
         self._busy.clear()

@@ -177,7 +177,7 @@ def test_service_of_a_single_gpu_run() -> None:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": "sentiment-finetune",
+            "name": "sentiment-finetune-nodes",
             "namespace": "nlp",
             "labels": {
                 MANAGED_BY: OPERATOR,
@@ -245,7 +245,7 @@ def test_job_of_a_single_gpu_generic_run() -> None:
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
-                    "subdomain": "sentiment-finetune",
+                    "subdomain": "sentiment-finetune-nodes",
                     "securityContext": {
                         "runAsNonRoot": True,
                         "seccompProfile": {"type": "RuntimeDefault"},
@@ -327,7 +327,7 @@ def test_job_of_a_two_node_four_gpu_pytorch_run() -> None:
         RETRAINPOLICY_LABEL: "llm-drift",
         ATTEMPT_LABEL: "1",
     }
-    master = "llm-pretrain-2x4-a1-0.llm-pretrain-2x4"
+    master = "llm-pretrain-2x4-a1-0.llm-pretrain-2x4-nodes"
     job = builders.job(tj, 1, D, suspend=False, active_deadline_seconds=172800)
     assert job == {
         "apiVersion": "batch/v1",
@@ -366,7 +366,7 @@ def test_job_of_a_two_node_four_gpu_pytorch_run() -> None:
                 },
                 "spec": {
                     "restartPolicy": "Never",
-                    "subdomain": "llm-pretrain-2x4",
+                    "subdomain": "llm-pretrain-2x4-nodes",
                     "securityContext": {
                         "runAsNonRoot": True,
                         "seccompProfile": {"type": "RuntimeDefault"},
@@ -458,7 +458,9 @@ def test_next_attempt_gets_its_own_name_master_and_attempt_but_the_same_checkpoi
     env1, env3 = env_of(a1), env_of(a3)
     assert env3["TRAININGJOB_ATTEMPT"] == "3"
     assert (
-        env3["MASTER_ADDR"] == env3["PET_MASTER_ADDR"] == "llm-pretrain-2x4-a3-0.llm-pretrain-2x4"
+        env3["MASTER_ADDR"]
+        == env3["PET_MASTER_ADDR"]
+        == "llm-pretrain-2x4-a3-0.llm-pretrain-2x4-nodes"
     )
     assert env3["CHECKPOINT_URI"] == env1["CHECKPOINT_URI"]
     assert env3["CHECKPOINT_URI"] == "s3://ml-checkpoints/llm-350m/pretrain-v7"
@@ -475,9 +477,9 @@ def test_suspend_flag_is_passed_to_the_job() -> None:
 
 
 def test_names() -> None:
-    assert builders.service_name("resnet") == "resnet"
+    assert builders.service_name("resnet") == "resnet-nodes"
     assert builders.job_name("resnet", 2) == "resnet-a2"
-    assert builders.master_address("resnet", 2) == "resnet-a2-0.resnet"
+    assert builders.master_address("resnet", 2) == "resnet-a2-0.resnet-nodes"
 
 
 # --- environment -------------------------------------------------------------------------

@@ -367,7 +367,7 @@ def test_new_run_creates_service_and_first_job() -> None:
         Create(builders.service(tj, D)),
         Create(builders.job(tj, 1, D, suspend=False, active_deadline_seconds=DEADLINE)),
     ]
-    assert [(c.kind, c.name) for c in plan.creates] == [("Service", "llm"), ("Job", "llm-a1")]
+    assert [(c.kind, c.name) for c in plan.creates] == [("Service", "llm-nodes"), ("Job", "llm-a1")]
     assert dumped(plan) == created_status()
     assert plan.events == [
         Event("Normal", "Created", "started attempt 1 (2 nodes x 4 GPUs, framework pytorch)")

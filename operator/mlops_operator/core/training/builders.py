@@ -52,8 +52,12 @@ _APPENDED_LISTS = frozenset(
 
 
 def service_name(run: str) -> str:
-    """The headless Service of a run."""
-    return run
+    """The headless Service of a run: ``<run>-nodes``.
+
+    Not the bare run name: a ModelDeployment's client Service is named like the
+    deployment, and a run and a deployment may share a name in one namespace.
+    """
+    return f"{run}-nodes"
 
 
 def job_name(run: str, attempt: int) -> str:
