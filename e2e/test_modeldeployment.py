@@ -545,11 +545,6 @@ def test_a_new_model_mid_canary_restarts_the_canary_at_step_0(
     mds.wait_event(name, "RolloutStarted", f"canary of model {v3} (revision 3)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: status.canary.weight counts the ready pods of the replaced canary's "
-    "template (the superseded model) as the new model's weight",
-)
 def test_a_replaced_canary_serves_no_weight_until_its_own_pods_are_ready(
     mds: ModelDeployments, k8s: client.ApiClient, namespace: str
 ) -> None:

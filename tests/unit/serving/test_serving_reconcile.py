@@ -844,6 +844,31 @@ def test_a_new_model_mid_canary_restarts_at_step_0() -> None:
     assert d.status.phase == "Progressing"
 
 
+def test_the_old_canary_pods_are_not_credited_to_a_new_model() -> None:
+    # A new model mid-canary: until its own pods are ready, the canary's ready pods are
+    # the old model's; the weight shown (and the analysis it enables) must not count them.
+    d = Driver(make())
+    deployed(d)
+    d.edit(model={"uri": V2})
+    t = T0 + 60 * S
+    d.reconcile(t)
+    d.cluster.settle(CANARY)
+    d.reconcile(t + S)
+    assert d.status.canary is not None
+    assert d.status.canary.weight == 20  # v2's pod serves
+
+    d.edit(model={"uri": V3})
+    d.reconcile(t + 2 * S)  # the canary Deployment takes v3's template; not observed yet
+    assert d.status.canary.model == V3
+    assert d.status.canary.weight == 0
+    d.cluster.settle(CANARY, ready=1, updated=0)  # observed: v2's pod still the ready one
+    d.reconcile(t + 3 * S)
+    assert d.status.canary.weight == 0
+    d.cluster.settle(CANARY)  # v3's pod ready, v2's gone
+    d.reconcile(t + 4 * S)
+    assert d.status.canary.weight == 20
+
+
 def test_a_measurement_of_the_superseded_canary_is_not_used() -> None:
     d = Driver(make())
     deployed(d)
@@ -1317,3 +1342,27 @@ def test_no_stable_replicas_replaces_at_once(n: int) -> None:
         d.status.history[-1].message
         == "replaced revision 1 at once (no stable replicas to compare with)"
     )
+
+
+def test_an_analysis_step_completed_by_a_background_measurement_says_it_passed() -> None:
+    # A pause of whole intervals: the background measurement due as the pause ends
+    # completes the pause and the analysis step after it in one reconcile.
+    steps = [{"setWeight": 50}, {"pause": {"duration": "2m"}}, {"analysis": {}}, {"setWeight": 100}]
+    d = Driver(make(rollout={"canary": {"steps": steps, "analysis": ANALYSIS}}))
+    deployed(d)
+    d.edit(model={"uri": V2})
+    t = T0 + 60 * S
+    d.reconcile(t)
+    d.cluster.settle(CANARY)
+    d.reconcile(t + S)  # setWeight 50 reached: the pause starts, background analysis runs
+    d.reconcile(t + S, readings(d, t + S, canary=0.01))
+    assert ("AnalysisPassed", "error-rate = 0.01 (canary; stable 0.01)") in d.events()
+    d.reconcile(t + 61 * S, readings(d, t + 61 * S, canary=0.01))  # quiet background pass
+    before = len(d.events())
+    d.reconcile(t + 121 * S, readings(d, t + 121 * S, canary=0.01))  # the pause ends
+    told = d.events()[before:]
+    reasons = [reason for reason, _ in told]
+    assert "StepCompleted" in reasons
+    assert any("(analysis) completed" in message for _, message in told), told
+    analysis_done = next(i for i, (_, m) in enumerate(told) if "(analysis) completed" in m)
+    assert "AnalysisPassed" in reasons[:analysis_done], told

@@ -105,6 +105,8 @@ class _Run:
     status: ModelDeploymentStatus
     plan: Plan[ModelDeploymentStatus] = field(default_factory=Plan)
     wait: canary.Wait | None = None
+    passed: str | None = None
+    """The message of a measurement that passed in this reconcile, told or not yet."""
     """Why the running canary's current step is not done (for the Progressing condition)."""
     route_pending: bool = False
     """The canary's pods are ready, the HTTPRoute does not serve the weight yet."""
@@ -372,6 +374,8 @@ def _measured(run: _Run, measurement: analysis_.Measurement) -> bool:
     elif _at_analysis_step(run) or previous != MeasurementResult.PASS:
         # Background passes are news only after a failure or a hold.
         run.event("Normal", "AnalysisPassed", judgement.message)
+    else:
+        run.passed = judgement.message  # told if it completes an analysis step (_steps)
     return False
 
 
@@ -408,6 +412,11 @@ def _steps(run: _Run) -> None:
     )
     for index in progress.completed:
         weight = canary.target_weight(steps, index)
+        if steps[index].analysis is not None and run.passed is not None:
+            # A background measurement taken as the pause before ended completes this
+            # analysis step too: every analysis step that passes says so.
+            run.event("Normal", "AnalysisPassed", run.passed)
+            run.passed = None
         run.event(
             "Normal",
             "StepCompleted",
@@ -567,12 +576,36 @@ def _served_weight(run: _Run) -> int:
     Replica routing: its share of the ready pods behind the client Service. Gateway API:
     the route's canary weight, while the canary has a ready pod to take it.
     """
-    found = run.observed.canary
-    ready = found.ready if found is not None else 0
+    ready = _canary_ready(run)
     if _gateway(run):
         return routing.canary_share(_route_weights(run)) if ready else 0
     stable = run.observed.stable
     return served(ready, stable.ready if stable is not None else 0)
+
+
+def _canary_ready(run: _Run) -> int:
+    """Ready canary pods that serve the canary's *current* model.
+
+    None while the canary Deployment is not at the current template or still has pods of
+    an older one (a new model arriving mid-canary): their readiness cannot be told apart
+    from the new pods', and crediting them would count the old model's traffic, and its
+    analysis data, for the new one.
+    """
+    found = run.observed.canary
+    c = run.status.canary
+    manifest = _canary_manifest(run) if c is not None else None
+    if found is None or c is None or manifest is None or not _current(found, manifest):
+        return 0
+    if not found.observed:
+        # The Deployment controller has not seen the latest spec (a scale, or a template
+        # change) yet: its counts still describe the spec before. Keep the weight already
+        # shown for this very revision; a new revision has served nothing yet.
+        before = run.md.status.canary
+        same = before is not None and before.revision == c.revision
+        return found.ready if same and before is not None and before.weight else 0
+    if found.current > found.updated:
+        return 0
+    return found.ready
 
 
 def _canary_template(run: _Run) -> tuple[str, int] | None:
@@ -749,7 +782,7 @@ def _route_weight(run: _Run) -> int:
     found = run.observed.canary
     manifest = _canary_manifest(run)
     assert manifest is not None
-    if found is None or found.ready == 0:
+    if found is None or _canary_ready(run) == 0:
         return 0
     if _current(found, manifest) and found.rolled_out(split(_replicas(run), weight)):
         return weight
