@@ -223,7 +223,7 @@ SERIES_5 = vector(1, 2, 3, 4, 5, metric={"__name__": "up", "job": "model"})
         # Down, overloaded or timed out: it may answer next time.
         (503, PROMETHEUS_503, None, Problem.UNREACHABLE, "HTTP 503: timeout: query timed out"),
         (500, b"<html>Internal Server Error</html>", None, Problem.UNREACHABLE, "HTTP 500"),
-        (502, b"Bad Gateway", None, Problem.UNREACHABLE, "HTTP 502: Bad Gateway"),
+        (502, b"Bad Gateway", None, Problem.UNREACHABLE, "HTTP 502: a body of 11 bytes"),
         (429, b"Too Many Requests", None, Problem.UNREACHABLE, "HTTP 429"),
         (408, b"", None, Problem.UNREACHABLE, "HTTP 408: empty body"),
     ],

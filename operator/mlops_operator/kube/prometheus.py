@@ -277,8 +277,13 @@ def _json(body: bytes) -> Any:
 
 
 def _snippet(body: bytes) -> str:
-    text = " ".join(body.decode("utf-8", "replace").split())
-    return _short(text) if text else "empty body"
+    """What a reply that is not from Prometheus looked like, without its content.
+
+    The address is the user's to choose: echoing an arbitrary endpoint's body into status
+    would let anyone who can create a ModelDeployment read internal HTTP services through
+    the operator's network position. Its size says enough to debug a wrong address.
+    """
+    return f"a body of {len(body)} bytes" if body else "empty body"
 
 
 def _short(text: str, limit: int = _MESSAGE_LIMIT) -> str:
