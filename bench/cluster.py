@@ -11,6 +11,10 @@ Ctrl-C too.
 
 A second lock, held for the whole run, keeps two benchmarks from sharing that cluster:
 the second one would tear down the first one's cluster when it starts.
+
+Each benchmark asks for what it needs: GPU nodes for the TrainingJob runs, untainted CPU
+nodes for model servers, and the cluster's own Prometheus (``LocalCluster.ensure_prometheus``)
+for canary analysis and drift queries.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from localcluster import nodes, paths
 from localcluster.cluster import LocalCluster
+from localcluster.prometheus import PrometheusServer
 
 STATE_DIR = paths.LOCAL_DIR / "bench-cluster"
 LOCK_FILE = paths.LOCAL_DIR / "bench-cluster.lock"
@@ -36,6 +41,7 @@ RUN_LOCK = paths.LOCAL_DIR / "bench.lock"
 WORK_DIR = paths.LOCAL_DIR / "bench"
 CRD_DIR = paths.REPO_ROOT / "crds"
 NODE_PREFIX = "bench-gpu"
+CPU_NODE_PREFIX = "bench-cpu"
 
 
 class BenchBusyError(RuntimeError):
@@ -72,9 +78,10 @@ class ClusterInfo:
 
     kubeconfig: Path
     up_seconds: float
-    capacity: Capacity
+    capacity: Capacity | None
     versions: dict[str, str]
     pids: dict[str, int]
+    prometheus: PrometheusServer | None = None
 
 
 @contextmanager
@@ -94,9 +101,29 @@ def run_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class CpuNodes:
+    """Untainted fake nodes for pods that need no GPU (model servers)."""
+
+    nodes: int
+    pods_per_node: int
+
+    @classmethod
+    def for_pods(cls, pods: int, pods_per_node: int = 250) -> CpuNodes:
+        """``pods`` pods at once, with a quarter spare: 1,000 pods -> 5 nodes x 250 pods."""
+        return cls(max(1, math.ceil(pods * 1.25 / pods_per_node)), pods_per_node)
+
+
 @contextmanager
-def bench_cluster(capacity: Capacity, log: Callable[[str], None]) -> Iterator[ClusterInfo]:
-    """A fresh cluster with ``capacity`` and the CRDs; removed when the block exits."""
+def bench_cluster(
+    capacity: Capacity | None,
+    log: Callable[[str], None],
+    *,
+    cpu: CpuNodes | None = None,
+    prometheus: bool = False,
+) -> Iterator[ClusterInfo]:
+    """A fresh cluster with ``capacity`` GPU nodes, ``cpu`` nodes, the CRDs and, with
+    ``prometheus``, the cluster's Prometheus; removed when the block exits."""
     cluster = LocalCluster(state_dir=STATE_DIR, lock_file=LOCK_FILE)
     # Leftovers of a run that was killed: ours by construction (the run lock is held).
     cluster.down()
@@ -105,23 +132,41 @@ def bench_cluster(capacity: Capacity, log: Callable[[str], None]) -> Iterator[Cl
         up = cluster.up(started_by="bench")
         api = cluster.api_client()
         try:
-            names = nodes.add_gpu_nodes(
-                api,
-                capacity.nodes,
-                gpus_per_node=capacity.gpus_per_node,
-                pods_per_node=capacity.pods_per_node,
-                prefix=NODE_PREFIX,
-            )
+            added = []
+            if capacity is not None:
+                names = nodes.add_gpu_nodes(
+                    api,
+                    capacity.nodes,
+                    gpus_per_node=capacity.gpus_per_node,
+                    pods_per_node=capacity.pods_per_node,
+                    prefix=NODE_PREFIX,
+                )
+                added.append(
+                    f"{len(names)} GPU nodes x {capacity.gpus_per_node} GPUs ({capacity.gpus} GPUs)"
+                )
+            if cpu is not None:
+                specs = [
+                    nodes.NodeSpec(f"{CPU_NODE_PREFIX}-{i}", pods=cpu.pods_per_node)
+                    for i in range(cpu.nodes)
+                ]
+                nodes.wait_nodes_ready(api, nodes.create_nodes(api, specs), 120.0)
+                added.append(f"{cpu.nodes} CPU nodes x {cpu.pods_per_node} pods")
         finally:
             api.close()  # type: ignore[no-untyped-call]
-        log(
-            f"cluster up in {up.seconds:.1f}s; added {len(names)} GPU nodes "
-            f"x {capacity.gpus_per_node} GPUs ({capacity.gpus} GPUs)"
-        )
+        log(f"cluster up in {up.seconds:.1f}s; added {', '.join(added) or 'no nodes'}")
         apply_crds(cluster.kubeconfig)
+        server = None
+        if prometheus:
+            server = cluster.ensure_prometheus()
+            log(f"Prometheus at {server.url}")
         pids = {r.name: r.pid for r in cluster.table.records()}
         yield ClusterInfo(
-            cluster.kubeconfig, up.seconds, capacity, versions(cluster.kubeconfig), pids
+            cluster.kubeconfig,
+            up.seconds,
+            capacity,
+            versions(cluster.kubeconfig),
+            pids,
+            server,
         )
     finally:
         start = time.monotonic()
@@ -145,10 +190,23 @@ def kubectl(kubeconfig: Path, *args: str, timeout: float = 120.0) -> str:
     return done.stdout
 
 
-def apply_crds(kubeconfig: Path) -> None:
-    """Install the CRDs as a user would, and wait until the API serves them."""
+def apply_crds(kubeconfig: Path, timeout: float = 60.0) -> None:
+    """Install the CRDs as a user would, and wait until the API serves them.
+
+    Established is not enough: the API server answers 429 "storage is (re)initializing"
+    for a moment after it, which the operator would log as an error at start.
+    """
     kubectl(kubeconfig, "apply", "--server-side", "-f", str(CRD_DIR))
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kubectl(kubeconfig, "get", "mlops", "--all-namespaces")
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def versions(kubeconfig: Path) -> dict[str, str]:

@@ -21,6 +21,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 USER_AGENT = "mlops-bench"
+MERGE_PATCH = "application/merge-patch+json"
 #: Connections kept open: enough that the create workers and the watches never queue.
 POOL_SIZE = 64
 
@@ -63,6 +64,7 @@ class Kube:
         body: Any = None,
         query: Iterable[tuple[str, str]] = (),
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """The raw aiohttp response of one request (the caller reads and releases it).
 
@@ -74,7 +76,7 @@ class Kube:
                 path,
                 method,
                 query_params=list(query),
-                header_params={"Accept": "application/json", "Content-Type": content_type},
+                header_params={"Accept": accept, "Content-Type": content_type},
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
@@ -98,6 +100,12 @@ class Kube:
         data: dict[str, Any] = json.loads(await response.read())
         return data
 
+    async def text(self, path: str) -> str:
+        """A plain-text GET, e.g. the API server's ``/metrics``."""
+        response = await self._call("GET", path, accept="text/plain")
+        body: bytes = await response.read()
+        return body.decode()
+
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", path, body)
 
@@ -106,6 +114,12 @@ class Kube:
 
     async def list(self, path: str, **query: str) -> dict[str, Any]:
         return await self.request("GET", path, query=query.items())
+
+    async def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386), as ``kubectl patch --type=merge`` sends."""
+        response = await self._call("PATCH", path, body, content_type=MERGE_PATCH)
+        data: dict[str, Any] = json.loads(await response.read())
+        return data
 
     async def delete(self, path: str) -> None:
         await self.request("DELETE", path, {"propagationPolicy": "Background"})

@@ -203,7 +203,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# TrainingJob benchmark: latest run",
         "",
-        f"`python -m bench --count {n}` (`make bench` runs N=1000), "
+        f"`python -m bench training --count {n}` (`make bench` runs N=1000), "
         f"started {report['started_at']}.",
         "",
         f"- **Machine**: {host['nproc']} CPUs ({host['cpu_model']}), "
@@ -344,17 +344,113 @@ def _pipeline_table(floor: dict[str, Any], operator: dict[str, Any]) -> list[str
     return [*lines, ""]
 
 
-def report_name(report: dict[str, Any]) -> str:
+def report_name(report: dict[str, Any], kind: str = "trainingjob") -> str:
     stamp = report["started_at"].replace("-", "").replace(":", "")
-    return f"trainingjob-{stamp}.json"
+    return f"{kind}-{stamp}.json"
 
 
 def write(report: dict[str, Any], directory: Path = REPORTS_DIR) -> tuple[Path, Path, str]:
-    """Write the JSON and LATEST.md; return their paths and the Markdown."""
+    """Write the JSON and the training section of LATEST.md; their paths and the Markdown."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / report_name(report)
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    latest = directory / "LATEST.md"
-    latest.write_text(text)
+    latest = update_latest("training", text, directory)
     return json_path, latest, text
+
+
+# --- LATEST.md: one section per benchmark ---------------------------------------------------
+
+#: The sections of LATEST.md, in order, with the title a missing one gets.
+SECTIONS = {
+    "training": "TrainingJob benchmark",
+    "serving": "Serving benchmark",
+    "retraining": "Retraining benchmark",
+}
+LATEST_TITLE = "# Benchmarks: latest runs"
+LATEST_INTRO = (
+    "`make bench` runs the three benchmarks below, each on a fresh local cluster; "
+    "`python -m bench training|serving|retraining` runs one and replaces only its own "
+    "section here. This machine is shared: other processes' load is noise in every number "
+    "(each section gives the load average at its start)."
+)
+
+
+def _begin(name: str) -> str:
+    return f"<!-- bench:{name} -->"
+
+
+def _end(name: str) -> str:
+    return f"<!-- /bench:{name} -->"
+
+
+def demote(text: str) -> str:
+    """Every Markdown heading one level down (a report's ``#`` title becomes ``##``)."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+
+
+def sections(text: str) -> dict[str, str]:
+    """The sections of a LATEST.md, by name. A file from before sections existed is the
+    training benchmark's report as a whole."""
+    found: dict[str, str] = {}
+    for name in SECTIONS:
+        begin, end = text.find(_begin(name)), text.find(_end(name))
+        if begin >= 0 and end > begin:
+            found[name] = text[begin + len(_begin(name)) : end].strip("\n")
+    if not found and text.startswith("# TrainingJob benchmark"):
+        found["training"] = demote(text.strip("\n"))
+    return found
+
+
+def compose(parts: dict[str, str]) -> str:
+    """LATEST.md from its sections (a missing one says how to produce it)."""
+    lines = [LATEST_TITLE, "", LATEST_INTRO, ""]
+    for name, title in SECTIONS.items():
+        body = parts.get(name) or (
+            f"## {title}\n\nNot run yet: `python -m bench {name}` (or `make bench`)."
+        )
+        lines += [_begin(name), body, _end(name), ""]
+    return "\n".join(lines)
+
+
+def update_latest(name: str, text: str, directory: Path = REPORTS_DIR) -> Path:
+    """Replace section ``name`` of LATEST.md with ``text`` (a ``#`` title is demoted)."""
+    latest = directory / "LATEST.md"
+    try:
+        parts = sections(latest.read_text())
+    except OSError:
+        parts = {}
+    body = text.strip("\n")
+    parts[name] = demote(body) if body.startswith("# ") else body
+    latest.write_text(compose(parts))
+    return latest
+
+
+def write_json(report: dict[str, Any], kind: str, directory: Path = REPORTS_DIR) -> Path:
+    """The full report of one benchmark, ``<kind>-<UTC time>.json`` (git-ignored)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / report_name(report, kind)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    """The machine and its load, in one sentence."""
+    host = report["machine"]
+    load = " / ".join(str(x) for x in host["load_average_at_start"])
+    return (
+        f"{host['nproc']} CPUs ({host['cpu_model']}), load average {load} at start "
+        "(the machine is shared: other processes' load is noise in every number)."
+    )
+
+
+def code_line(report: dict[str, Any]) -> str:
+    """The operator code measured."""
+    code = report["code"]
+    dirty = code["operator_uncommitted"]
+    return (
+        f"operator of commit {code['commit']}"
+        + (" (`--operator-ref`, not the working tree)" if code.get("operator_ref") else "")
+        + (f", with uncommitted changes to {', '.join(dirty)}" if dirty else "")
+        + "."
+    )
