@@ -85,7 +85,7 @@ image:
 	$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 unit: venv
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit bench/tests
 
 integration: deps
 	$(PY) -m pytest tests/integration
@@ -95,7 +95,7 @@ e2e: deps
 
 # One pytest session, so the local cluster is brought up once for all of it.
 test: deps lint
-	$(PY) -m pytest tests e2e
+	$(PY) -m pytest tests bench/tests e2e
 
 cluster-up: deps
 	$(PY) -m localcluster up

@@ -73,8 +73,30 @@ async def observe(
         services=children["modeldeployment_services"],
         hpa=hpas[0] if hpas else None,
         route=await _route(rt, key, md),
-        measurement=await measure(rt, md, now) if serving.measurement_due(md, now) else None,
+        measurement=await _measurement(rt, key, md, now),
     )
+
+
+async def _measurement(
+    rt: Runtime, key: Key, md: ModelDeployment, now: datetime
+) -> serving.Measurement | None:
+    """The measurement due now, if one is: taken once per due time.
+
+    A reconcile that decides again after a 409 (or whose write failed) finds the same
+    measurement due; it reuses the readings instead of querying Prometheus twice.
+    """
+    due = serving.next_measurement(md)
+    if due is None or now < due:
+        return None
+    revision = md.status.canary.revision if md.status.canary else None
+    memory = rt.scratch.setdefault(key, {})
+    taken = memory.get("measurement")
+    if taken is not None and taken[0] == (due, revision):
+        measurement: serving.Measurement = taken[1]
+        return measurement
+    measurement = await measure(rt, md, now)
+    memory["measurement"] = ((due, revision), measurement)
+    return measurement
 
 
 def _ref(key: Key, kind: str, name: str) -> Key:

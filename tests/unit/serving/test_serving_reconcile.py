@@ -1366,3 +1366,16 @@ def test_an_analysis_step_completed_by_a_background_measurement_says_it_passed()
     assert any("(analysis) completed" in message for _, message in told), told
     analysis_done = next(i for i, (_, m) in enumerate(told) if "(analysis) completed" in m)
     assert "AnalysisPassed" in reasons[:analysis_done], told
+
+
+def test_a_step_start_is_stored_rounded_up_so_a_pause_never_ends_early() -> None:
+    from mlops_operator.core.serving.reconcile import whole_second
+
+    assert whole_second(T0) == T0
+    assert whole_second(T0 + timedelta(milliseconds=1)) == T0 + S
+    d = Driver(make())
+    deployed(d)
+    d.edit(model={"uri": V2})
+    d.reconcile(T0 + 60 * S + timedelta(milliseconds=900))
+    assert d.status.canary is not None
+    assert d.status.canary.step_started_at == T0 + 61 * S

@@ -46,7 +46,7 @@ A reconcile that learns nothing new returns the status it was given, so nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlops_operator.api.common import parse_duration
@@ -191,7 +191,7 @@ def _resume(run: _Run) -> None:
     if c is None or c.paused_at is None:
         return
     if c.step_started_at is not None:
-        c.step_started_at += run.now - c.paused_at
+        c.step_started_at = whole_second(c.step_started_at + (run.now - c.paused_at))
     c.paused_at = None
 
 
@@ -295,7 +295,7 @@ def _start(run: _Run, source: Source) -> None:
         weight=0,
         step_index=0,
         started_at=run.now,
-        step_started_at=run.now,
+        step_started_at=whole_second(run.now),
         analysis=AnalysisStatus() if analysis_.spec_of(run.md) else None,
     )
     run.event(
@@ -424,7 +424,7 @@ def _steps(run: _Run) -> None:
             f"weight {weight}",
         )
     c.step_index = progress.index
-    c.step_started_at = progress.started
+    c.step_started_at = whole_second(progress.started)
     wait = progress.wait
     if wait is None:
         _promote(run, f"all {len(steps)} steps completed")
@@ -581,6 +581,16 @@ def _served_weight(run: _Run) -> int:
         return routing.canary_share(_route_weights(run)) if ready else 0
     stable = run.observed.stable
     return served(ready, stable.ready if stable is not None else 0)
+
+
+def whole_second(t: datetime) -> datetime:
+    """``t`` rounded *up* to a whole second, as a step's start is stored.
+
+    Status times have second precision; a start stored rounded down would end every pause
+    and deadline counted from it up to a second early. Rounded up, they end at most a
+    second late, never before their time.
+    """
+    return t if t.microsecond == 0 else t.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _canary_ready(run: _Run) -> int:
