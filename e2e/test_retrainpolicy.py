@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from kubernetes import client
 
 from e2e.operator_process import OperatorProcess
@@ -80,7 +81,7 @@ def test_a_spike_shorter_than_for_starts_nothing(
 ) -> None:
     drift = Drift(exporter, rps.namespace, "churn")
     drift.set(0.1)
-    rps.create(drift_policy(prometheus, rps.namespace, for_="10s", cooldown="0s"))
+    rps.create(drift_policy(prometheus, rps.namespace, for_="8s", cooldown="0s"))
     watching(rps)
 
     drift.set(0.9)
@@ -89,17 +90,17 @@ def test_a_spike_shorter_than_for_starts_nothing(
     ]
     breaching = rps.condition("churn", "Breaching")
     assert breaching["status"] == "True"
-    lasts = "a run starts once it lasts 10s"
+    lasts = "a run starts once it lasts 8s"
     assert breaching["message"] == f"above threshold 0.3 since {since}; {lasts}"
     assert rps.status("churn")["phase"] == "Breaching"
     drift.set(0.1)
 
     ended = rps.wait_event("churn", "BreachEnded")
-    assert f"the breach since {since} ended before 10s: value 0.1 at or below" in ended.message
+    assert f"the breach since {since} ended before 8s: value 0.1 at or below" in ended.message
     status = rps.wait_condition("churn", "Breaching", "False", "BelowThreshold")
     assert status["message"] == "at or below threshold 0.3"
     # Past the end of the window the spike would have needed: still nothing.
-    while datetime.now(UTC) < parse_time(since) + timedelta(seconds=11):
+    while datetime.now(UTC) < parse_time(since) + timedelta(seconds=10):
         time.sleep(0.5)
     status = rps.status("churn")
     assert "breachingSince" not in status
@@ -114,7 +115,7 @@ def test_a_gap_without_data_resets_the_window(
 ) -> None:
     drift = Drift(exporter, rps.namespace, "churn")
     drift.set(0.1)
-    rps.create(drift_policy(prometheus, rps.namespace, for_="10s", cooldown="0s"))
+    rps.create(drift_policy(prometheus, rps.namespace, for_="8s", cooldown="0s"))
     watching(rps)
 
     drift.set(0.9)
@@ -145,7 +146,7 @@ def test_a_gap_without_data_resets_the_window(
     (run,) = rps.wait_runs("churn", 1, timeout=30)
     assert run["metadata"]["name"] == f"churn-d-{time_id(second)}", rps.describe("churn")
     created = parse_time(run["metadata"]["creationTimestamp"])
-    assert created - parse_time(second) >= timedelta(seconds=10)
+    assert created - parse_time(second) >= timedelta(seconds=8)
     assert rps.status("churn")["lastTrigger"]["reason"] == "Drift"
 
 
@@ -236,7 +237,7 @@ def test_forbid_creates_nothing_while_a_run_is_active_then_the_trigger_waits_for
         manifest(
             "churn",
             triggers={"manual": {}},
-            template=run_spec(delay="10s"),
+            template=run_spec(delay="8s"),
             cooldown="0s",
             concurrencyPolicy="Forbid",
             annotations={RETRAIN_ANNOTATION: "a"},
@@ -319,7 +320,7 @@ def test_a_schedule_fires_at_its_wall_clock_time_in_its_time_zone(
 ) -> None:
     berlin = ZoneInfo("Europe/Berlin")
     now = datetime.now(UTC)
-    if now.second >= 50:  # too close to the minute to create both policies before it
+    if now.second >= 56:  # too close to the minute to create both policies before it
         time.sleep(61 - now.second)
         now = datetime.now(UTC)
     due = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -610,6 +611,40 @@ def test_a_killed_operator_at_each_stage_still_starts_one_run_per_trigger(
     reasons = rps.reasons("churn")
     assert reasons.count("RetrainStarted") <= 1
     assert reasons.count("ModelPromoted") <= 1
+
+
+@pytest.mark.xfail(
+    reason="defect: the first reconcile after a restart fires a drift trigger from "
+    "status.breachingSince alone, before any evaluation confirms the breach lasted `for`",
+    strict=False,
+)
+def test_a_restarted_operator_does_not_retrain_for_a_breach_that_ended_while_it_was_down(
+    rps: RetrainPolicies,
+    prometheus: PrometheusServer,
+    exporter: Exporter,
+    operator: OperatorProcess,
+) -> None:
+    drift = Drift(exporter, rps.namespace, "churn")
+    drift.set(0.1)
+    trigger = drift_trigger(prometheus.url, rps.namespace, for_="2s", interval="6s")
+    rps.create(manifest("churn", triggers={"drift": trigger}, cooldown="0s"))
+    watching(rps)
+    drift.set(0.9)
+    since = rps.wait("churn", lambda s: s.get("breachingSince"), "a breach window", timeout=20)[
+        "breachingSince"
+    ]
+    try:
+        operator.kill()
+        drift.set(0.1)  # the breach ends while nobody watches, before `for` is over
+        while datetime.now(UTC) < parse_time(since) + timedelta(seconds=3):
+            time.sleep(0.2)
+        operator.start()
+        # Its next evaluation sees the value below the threshold and closes the window.
+        rps.wait_condition("churn", "Breaching", "False", "BelowThreshold", timeout=30)
+    finally:
+        ensure_running(operator)
+    # Like Prometheus' `for`, a breach fires only at an evaluation that saw it last `for`.
+    assert rps.run_names("churn") == [], rps.describe("churn")
 
 
 def leading(log: Path) -> bool:
