@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from kubernetes import client
 
 from e2e.operator_process import OperatorProcess
@@ -613,11 +612,6 @@ def test_a_killed_operator_at_each_stage_still_starts_one_run_per_trigger(
     assert reasons.count("ModelPromoted") <= 1
 
 
-@pytest.mark.xfail(
-    reason="defect: the first reconcile after a restart fires a drift trigger from "
-    "status.breachingSince alone, before any evaluation confirms the breach lasted `for`",
-    strict=False,
-)
 def test_a_restarted_operator_does_not_retrain_for_a_breach_that_ended_while_it_was_down(
     rps: RetrainPolicies,
     prometheus: PrometheusServer,

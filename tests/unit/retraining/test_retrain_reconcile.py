@@ -281,7 +281,9 @@ def test_a_persisting_drift_runs_again_after_a_full_for_and_the_cooldown() -> No
     assert world.status.phase is P.COOLING_DOWN
     breach(world, 41, 69, 0.5)
     assert list(world.runs) == [first]  # for has passed at 55, the cooldown holds until 70
-    world.step(minutes(70))  # the requeue at the end of the cooldown: no reading needed
+    world.step(minutes(70))  # the requeue at the end of the cooldown: no evaluation, no run
+    assert list(world.runs) == [first]
+    world.step(minutes(70.5), value(0.5))  # the next evaluation still sees the breach
     assert list(world.runs) == [first, drift_name(minutes(40))]
 
 
@@ -544,6 +546,8 @@ def test_cooldown_holds_a_breach_and_says_until_when() -> None:
     world.quiet(minutes(31), value(0.5))
 
     plan = world.step(minutes(80))  # the requeue at the end of the cooldown
+    assert plan.creates == []  # a breach starts a run only at an evaluation
+    plan = world.step(minutes(81), value(0.5))
     assert [c.name for c in plan.creates] == [drift_name(minutes(30))]
     assert world.status.next_eligible_time is None
     assert world.condition("CoolingDown") == (
@@ -918,3 +922,17 @@ def test_a_retraining_condition_left_true_is_set_false() -> None:
     )
     world.step(minutes(1))
     assert world.condition("Retraining") == ("False", "Idle", "no TrainingJob is active")
+
+
+def test_a_window_kept_across_a_restart_fires_only_at_an_evaluation() -> None:
+    # The window opened, then the operator was down past `for` (15m here) while the drift
+    # ended. The status still holds the window: time alone must not start a run.
+    world = World(policy_body())
+    breach(world, 1, 5)
+    assert world.status.breaching_since == minutes(1)
+    plan = world.step(minutes(30))  # restarted: a reconcile before any evaluation
+    assert plan.creates == []
+    plan = world.step(minutes(31), value(0.1))  # the first evaluation: the breach is over
+    assert plan.creates == []
+    assert world.status.breaching_since is None
+    assert world.runs == {}

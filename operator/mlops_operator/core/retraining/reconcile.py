@@ -478,12 +478,17 @@ class _Pass:
         self._start(chosen, due)
 
     def _drift_trigger(self, since: datetime | None) -> Trigger | None:
+        """A breach starts a run only at an evaluation, as Prometheus' ``for`` fires one.
+
+        Never from elapsed time alone: a window that status kept across a restart may have
+        ended while the operator was down, and only a fresh reading above the threshold
+        says it still holds. A breach that waits (cooldown, Forbid) starts at the first
+        evaluation after its wait ends, at most one ``interval`` later.
+        """
         reading = self.reading
-        value: float | None = self.status.last_value
-        at = self.status.last_evaluation_time or self.stamp
-        if reading is not None and reading.value is not None:
-            value, at = reading.value, self.stamp
-        return triggers.drift_trigger(self.policy, since, value, at, self.now)
+        if reading is None or reading.value is None:
+            return None
+        return triggers.drift_trigger(self.policy, since, reading.value, self.stamp, self.now)
 
     def _concurrent(self, due: list[Trigger]) -> None:
         """Triggers are due while a run is active: wait (Forbid) or replace it (Replace)."""
