@@ -143,10 +143,27 @@ build_component() {
       # The script kubeconform ships to turn CRDs into its JSON schemas (hack/checks runs it
       # over our CRDs), copied from the module beside the binary.
       script "$v" ;;
+    kueue)
+      local v; v=$(version_of sigs.k8s.io/kueue kueue)
+      build kueue sigs.k8s.io/kueue "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$v" \
+        kueue=sigs.k8s.io/kueue/cmd/kueue
+      # Its CRDs ship in the module: localcluster applies them before starting Kueue.
+      manifests kueue sigs.k8s.io/kueue config/components/crd/bases ;;
+    prometheus)
+      # remove_all_sd drops the cloud service discoveries (file and HTTP SD stay), about
+      # a third of the build. The module's v0.3XY.Z is Prometheus 3.XY.Z.
+      local v; v=$(version_of github.com/prometheus/prometheus prometheus)
+      local minor=${v#v0.}; minor=${minor%%.*}
+      local p=github.com/prometheus/common/version
+      GOFLAGS="$GOFLAGS -tags=remove_all_sd" build prometheus github.com/prometheus/prometheus \
+        "-s -w -X $p.Version=$((minor / 100)).$((minor % 100)).${v##*.} -X $p.Revision=$v \
+         -X $p.Branch=HEAD -X $p.BuildUser=mlops-operator -X $p.BuildDate=19700101-00:00:00" \
+        prometheus=github.com/prometheus/prometheus/cmd/prometheus \
+        promtool=github.com/prometheus/prometheus/cmd/promtool ;;
     *) echo "build.sh: unknown component $1" >&2; exit 2 ;;
   esac
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform prometheus kueue)
 for c in "${components[@]}"; do build_component "$c"; done
