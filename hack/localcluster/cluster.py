@@ -20,6 +20,7 @@ from typing import Any
 from kubernetes import client, config
 
 from localcluster import components, health, kwok, lock, nodes, paths
+from localcluster import kueue as kq
 from localcluster import prometheus as prom
 from localcluster.certs import generate_pki, load_pki
 from localcluster.components import Layout, Ports
@@ -32,7 +33,7 @@ CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 # Stop order: dependants first, etcd last, so nothing logs storms of connection errors
 # (and the API server can finish in-flight writes).
 _STOP_WAVES = (
-    ("prometheus", "kwok", "kube-scheduler", "kube-controller-manager"),
+    ("prometheus", "kueue", "kwok", "kube-scheduler", "kube-controller-manager"),
     ("kube-apiserver",),
     ("etcd",),
 )
@@ -315,8 +316,13 @@ class LocalCluster:
 
     def _ensure_prometheus_locked(self) -> prom.PrometheusServer:
         existing = self.prometheus()
-        if existing is not None:
+        if existing is not None and not self._prometheus_outdated():
             return existing
+        if existing is not None:
+            # Started from another binary than the one pinned now (Debian's 2.x before the
+            # toolchain built Prometheus 3, or an older pin): restarted below on the same
+            # port with the same data (Prometheus 3 reads 2.x data).
+            stop([r for r in [self.table.get(prom.PROCESS_NAME)] if r is not None])
         self.state_dir.mkdir(parents=True, exist_ok=True)
         saved = self._state().get("prometheus")
         if saved:
@@ -334,6 +340,46 @@ class LocalCluster:
         state["prometheus"] = {"url": server.url, "targets_dir": str(server.targets_dir)}
         self._save_state(state)
         return server
+
+    def _prometheus_outdated(self) -> bool:
+        """Whether the running Prometheus is not the binary :func:`find_binary` picks now."""
+        record = self.table.get(prom.PROCESS_NAME)
+        try:
+            wanted = paths.find_binary("prometheus").resolve()
+        except paths.MissingBinaryError:
+            return False
+        return record is not None and Path(record.argv[0]).resolve() != wanted
+
+    # -- kueue ------------------------------------------------------------------------
+
+    def kueue(self) -> kq.Kueue | None:
+        """The cluster's Kueue, if one is running."""
+        state = self._state().get("kueue")
+        record = self.table.get(kq.PROCESS_NAME)
+        if not state or record is None or not record.alive():
+            return None
+        return kq.Kueue(version=state["version"], health_url=state["health"], log=Path(record.log))
+
+    def ensure_kueue(self, timeout: float = 120.0) -> kq.Kueue:
+        """Start Kueue (its CRDs applied first) unless it runs already; `down` stops it.
+
+        Started on demand only: most sessions never need it, and it watches every Job.
+        """
+        with lock.exclusive(self.lock_file):
+            existing = self.kueue()
+            if existing is not None:
+                return existing
+            api = self.api_client()
+            try:
+                started = kq.start(
+                    self.state_dir / "kueue", self.table, api, self.kubeconfig, timeout
+                )
+            finally:
+                api.close()
+            state = self._state()
+            state["kueue"] = {"version": started.version, "health": started.health_url}
+            self._save_state(state)
+            return started
 
     # -- users (pytest sessions sharing a cluster) ---------------------------------------
     #

@@ -24,6 +24,10 @@ session that requests none of them (e.g. ``pytest tests/unit``) never starts any
   admission policy "safe-upgrades" is not installed there.
 - ``gpu_nodes`` (session) -> list[str]: nodes with allocatable nvidia.com/gpu; skips
   the test if there are none.
+- ``kueue`` (session) -> localcluster.kueue.Kueue: Kueue (sigs.k8s.io/kueue, pinned in
+  hack/toolchain/kueue) running against the cluster, its CRDs Established. Locally it
+  is started with the cluster on first use (stopped by its ``down``); on an external
+  cluster ($KUBECONFIG) that cluster's Kueue is used, and the test skips without one.
 
 Every test using one of them is marked ``cluster`` (so ``-m "not cluster"`` selects the
 rest), and a test under tests/unit that uses one fails: unit tests stay cluster-free.
@@ -43,6 +47,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from localcluster import gatewayapi, kube, nodes, paths
+from localcluster import kueue as kq
 from localcluster import prometheus as prom
 from localcluster.cluster import LocalCluster
 from localcluster.exporter import Exporter
@@ -51,7 +56,17 @@ from localcluster.processes import ProcessTable, stop
 from localcluster.waiting import wait_for
 
 CLUSTER_FIXTURES = frozenset(
-    {"kubeconfig", "k8s", "namespace", "crds", "prometheus", "exporter", "gateway_api", "gpu_nodes"}
+    {
+        "kubeconfig",
+        "k8s",
+        "namespace",
+        "crds",
+        "prometheus",
+        "exporter",
+        "gateway_api",
+        "gpu_nodes",
+        "kueue",
+    }
 )
 CRD_DIR = paths.REPO_ROOT / "crds"
 _MAX_NAMESPACE = 63
@@ -223,3 +238,18 @@ def gpu_nodes(k8s: client.ApiClient) -> list[str]:
             "run against the local cluster (unset KUBECONFIG) or a GPU cluster"
         )
     return names
+
+
+@pytest.fixture(scope="session")
+def kueue(request: pytest.FixtureRequest, k8s: client.ApiClient) -> kq.Kueue:
+    """Kueue admitting the cluster's queued Jobs; skips on an external cluster without it.
+
+    On the local cluster it is started on first use and shared with other sessions on
+    that cluster: tests keep to their own ClusterQueues and namespaces.
+    """
+    if not os.environ.get("KUBECONFIG"):
+        request.getfixturevalue("kubeconfig")
+        return LocalCluster().ensure_kueue()
+    if not kq.served(k8s):
+        pytest.skip(f"the cluster does not serve Kueue's {kq.API_VERSION} (no Kueue installed)")
+    return kq.Kueue(version="external")
