@@ -254,11 +254,6 @@ def test_runs_beyond_quota_wait_for_kueue_and_are_admitted_in_order(
         assert {p.spec.node_name for p in tjs.pods(name)} <= set(pool), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the operator does not read Kueue's Workloads: its Queued message says only "
-    "'waiting for Kueue to admit it from queue team', not why Kueue does not admit it",
-)
 def test_a_queued_run_shows_kueues_reason(tjs: TrainingJobs, queues: Queues) -> None:
     tjs.create(manifest("big", **queued(nodes=1, gpusPerNode=8)))
     reason = wait_for(lambda: queues.pending_message("big-a1"), 30, "Kueue's reason")

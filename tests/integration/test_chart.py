@@ -73,6 +73,7 @@ NAMESPACED_RULES = (
     | _rules(["autoscaling"], ["horizontalpodautoscalers"], CRUD)
     # The user's route: patched for the canary split, never created or deleted.
     | _rules(["gateway.networking.k8s.io"], ["httproutes"], ["get", "list", "watch", "patch"])
+    | _rules(["kueue.x-k8s.io"], ["workloads"], ["list"])
     | _rules([""], ["pods"], ["get", "list"])  # pending pods, rank 0's message; never watched
     | _rules([""], ["events"], ["create", "list"])  # ours; a Job's FailedCreate
 )  # fmt: skip
@@ -793,7 +794,13 @@ def test_helm_install_and_the_operator_runs_on_its_rbac(
         ("leases", "create"),
         ("leases", "update"),
     ]:
-        assert any(k[:2] == (resource, verb) and k[2].startswith("2") for k in sent), sent
+        done = any(k[:2] == (resource, verb) and k[2].startswith("2") for k in sent)
+        # A create that timed out on our side may have landed: the retry meets 409 and
+        # reads the object to confirm it is ours. That too needs the permission.
+        confirmed = verb == "create" and (resource, "create", "409") in sent and any(
+            k[:2] == (resource, "get") and k[2] == "200" for k in sent
+        )
+        assert done or confirmed, sent
 
 
 def requests(metrics: str) -> dict[tuple[str, str, str], float]:

@@ -134,6 +134,11 @@ execs into pods, or touches RBAC.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, patch]
+# TrainingJob with queueName: Kueue's Workload for a queued run's Job is read, to show
+# Kueue's own reason why it waits.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [list]
 # TrainingJob: pods are never watched; an attempt slow to start has a page of its pending
 # pods listed (to say why, e.g. Unschedulable), and the rank-0 pod is read for its
 # termination message (the run's metrics).

@@ -126,5 +126,8 @@ TEMPLATE_HASH_ANNOTATION: Final = "mlops.dev/template-hash"
 """On a Deployment of ours: a digest of the pod template the operator last wrote, so a
 change of ``spec.server`` is noticed without comparing defaulted templates field by field."""
 
+KUEUE_JOB_UID_LABEL: Final = "kueue.x-k8s.io/job-uid"
+"""Kueue's label on the Workload it makes for a Job (not ours: read to find it)."""
+
 FINALIZER: Final = "mlops.dev/finalizer"
 """The finalizer kopf is configured with (``settings.persistence.finalizer``)."""

@@ -25,7 +25,7 @@ from mlops_operator.core.training import observed as obs
 from mlops_operator.core.training.reconcile import PODS_RECHECK, invalid, reads, write_failed
 from mlops_operator.core.training.reconcile import reconcile as decide_training
 from mlops_operator.kube.client import ApiError
-from mlops_operator.kube.resources import EVENTS, JOBS, PODS, SERVICES, TRAININGJOBS
+from mlops_operator.kube.resources import EVENTS, JOBS, PODS, SERVICES, TRAININGJOBS, WORKLOADS
 from mlops_operator.observability import logging
 from mlops_operator.settings import Settings
 
@@ -62,6 +62,12 @@ async def observe(
             rt, key, ("events", wanted.job_events), _failed_create, NO_EVENTS
         )
         create_failure = obs.create_failure(events, job) if job is not None else None
+    queue_message = None
+    if wanted.workloads_of is not None:
+        workloads = await _remembered(
+            rt, key, ("workloads", wanted.workloads_of), _workloads, NO_EVENTS
+        )
+        queue_message = obs.kueue_reason(workloads)
     message = None
     if wanted.metrics_pod_of is not None:
         rank0 = await _remembered(rt, key, ("rank0", wanted.metrics_pod_of), _rank0_pods, NO_PODS)
@@ -72,6 +78,7 @@ async def observe(
         service=bool(children["trainingjob_services"]),
         create_failure=create_failure,
         termination_message=message,
+        queue_message=queue_message,
     )
 
 
@@ -122,6 +129,22 @@ async def _pods(rt: Runtime, key: Key, attempt: int, *, rank0: bool) -> tuple[ob
     listed = await rt.kube.request("list", PODS, PODS.path(key.namespace), query=query)
     states = (obs.pod_state(item) for item in listed.get("items", []))
     return tuple(state for state in states if state is not None)
+
+
+async def _workloads(rt: Runtime, key: Key, job_uid: str) -> tuple[dict[str, Any], ...]:
+    """Kueue's Workload for one Job (none where Kueue is not installed)."""
+    try:
+        listed = await rt.kube.request(
+            "list",
+            WORKLOADS,
+            WORKLOADS.path(key.namespace),
+            query=[("labelSelector", f"{keys.KUEUE_JOB_UID_LABEL}={job_uid}"), ("limit", "5")],
+        )
+    except ApiError as exc:
+        if exc.not_found:  # no Kueue API here: queueName is a hand-off only
+            return ()
+        raise
+    return tuple(listed.get("items", []))
 
 
 async def _failed_create(rt: Runtime, key: Key, job: str) -> tuple[dict[str, Any], ...]:

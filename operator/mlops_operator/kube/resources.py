@@ -41,6 +41,7 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+WORKLOADS = Resource("kueue.x-k8s.io", "v1beta2", "workloads", "Workload")
 
 BY_KIND = {
     r.kind: r
@@ -56,5 +57,6 @@ BY_KIND = {
         DEPLOYMENTS,
         HPAS,
         HTTPROUTES,
+        WORKLOADS,
     )
 }

@@ -37,6 +37,7 @@ from mlops_operator.core.training.observed import (
 from mlops_operator.core.training.reconcile import (
     PODS_GRACE,
     PODS_RECHECK,
+    QUEUE_GRACE,
     Reads,
     invalid,
     pods_wanted,
@@ -900,7 +901,8 @@ def test_with_a_queue_a_suspended_job_is_queued_and_left_to_kueue() -> None:
         "Running", "False", "WaitingForAdmission", message, T0
     )
     assert "startTime" not in dumped(plan)
-    assert plan.requeue_after is None  # no deadline clock before the run starts
+    # No deadline clock before the run starts; a look at Kueue's reason in QUEUE_GRACE.
+    assert plan.requeue_after == QUEUE_GRACE
 
 
 def test_admitted_by_kueue_the_run_leaves_the_queue() -> None:
@@ -1291,7 +1293,7 @@ def test_a_run_evicted_by_kueue_is_queued_again_not_failed_nor_restarted() -> No
     assert {"Failed", "Restarting", "Succeeded"}.isdisjoint(condition_types(plan))
     assert plan.events == [Event("Normal", "Evicted", EVICTED_MESSAGE)]
     assert (plan.creates, plan.patches, plan.deletes) == ([], [], [])  # Kueue's to resume
-    assert plan.requeue_after is None  # the deadline clock is stopped
+    assert plan.requeue_after == QUEUE_GRACE  # the deadline clock is stopped; Kueue's reason
 
 
 def test_an_evicted_run_waits_in_the_queue_past_its_deadline_without_failing() -> None:
@@ -1303,7 +1305,7 @@ def test_an_evicted_run_waits_in_the_queue_past_its_deadline_without_failing() -
     plan = reconcile(with_status(tj, first), seen(suspended(1)), later, D)
     assert dumped(plan) == dumped(first)  # the same stint in the queue: nothing moves
     assert plan.events == []
-    assert plan.requeue_after is None
+    assert plan.requeue_after == PODS_RECHECK  # only to look at Kueue's reason again
 
 
 def test_readmitted_the_queued_time_is_added_to_suspended_seconds() -> None:
@@ -1679,3 +1681,34 @@ def test_a_refused_child_write_leaves_a_finished_run_alone() -> None:
 
     done = invalid(make_tj().status, 1, "bad", START)
     assert write_failed(done, 1, "403", START) == done
+
+
+def test_a_queued_run_reads_and_shows_kueues_own_reason() -> None:
+    from mlops_operator.core.training.observed import kueue_reason
+
+    tj = make_tj(queueName=QUEUE)
+    first = reconcile(tj, seen(suspended(1)), T0, D)
+    queued = with_status(tj, first)
+    assert reads(queued, (suspended(1),), T0 + timedelta(seconds=1)).workloads_of is None
+    wanted = reads(queued, (suspended(1),), T0 + timedelta(seconds=QUEUE_GRACE))
+    assert wanted.workloads_of == suspended(1).uid
+    why = (
+        "couldn't assign flavors to pod set main: insufficient quota for nvidia.com/gpu "
+        "in flavor default, request > maximum capacity (8 > 4)"
+    )
+    workload = {
+        "status": {
+            "conditions": [
+                {"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": why}
+            ]
+        }
+    }
+    assert kueue_reason([workload]) == why
+    assert kueue_reason([{"status": {}}]) is None
+    later = T0 + timedelta(seconds=QUEUE_GRACE)
+    plan = reconcile(
+        queued, Observed(jobs=(suspended(1),), service=True, queue_message=why), later, D
+    )
+    message = condition(plan, "Queued")["message"]
+    assert message == f"waiting for Kueue to admit it from queue {QUEUE}: {why}"
+    assert plan.requeue_after == PODS_RECHECK

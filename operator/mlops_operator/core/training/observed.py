@@ -75,6 +75,9 @@ class Observed:
     #: The rank-0 pod's termination message once its attempt completed (see
     #: :func:`termination_message`); None when it wrote none or the pod is gone.
     termination_message: str | None = None
+    #: Why Kueue does not admit the current attempt's Job (its Workload's condition, see
+    #: :func:`kueue_reason`); None while it has not said or Kueue is not installed.
+    queue_message: str | None = None
 
     def job(self, attempt: int) -> JobState | None:
         return next((j for j in self.jobs if j.attempt == attempt), None)
@@ -160,6 +163,26 @@ def termination_message(pods: Iterable[PodState]) -> str | None:
     for pod in pods:
         if pod.index == 0 and pod.phase == "Succeeded":
             return pod.termination_message
+    return None
+
+
+def kueue_reason(workloads: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why Kueue holds a Job, from the Workload it made for it (in Kueue's own words).
+
+    ``QuotaReserved=False`` says why it is not admitted (e.g. ``couldn't assign flavors to
+    pod set main: insufficient unused quota for nvidia.com/gpu in flavor default, 4 more
+    needed``); ``Evicted=True`` why an admitted one was stopped again.
+    """
+    for workload in workloads:
+        conditions = {
+            c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or ()
+        }
+        reserved = conditions.get("QuotaReserved")
+        if reserved is not None and reserved.get("status") == "False" and reserved.get("message"):
+            return str(reserved["message"])
+        evicted = conditions.get("Evicted")
+        if evicted is not None and evicted.get("status") == "True" and evicted.get("message"):
+            return str(evicted["message"])
     return None
 
 

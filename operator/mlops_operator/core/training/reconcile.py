@@ -56,6 +56,9 @@ ADMITTED = "Admitted"
 PODS_GRACE = 10.0
 #: While an attempt stays slow to start, how often to read its pods (or Events) again.
 PODS_RECHECK = 60.0
+#: How long a run waits in Kueue's queue before the reconcile reads why (Kueue decides
+#: within a second or two; its reason then stays until quota frees).
+QUEUE_GRACE = 5.0
 #: The conditions that, while True, stop the deadline clock.
 _PAUSES = (C.SUSPENDED, C.QUEUED)
 
@@ -75,6 +78,11 @@ class Reads:
     """The current attempt's Job, started but with no pod after the grace: read its
     ``FailedCreate`` Events into ``Observed.create_failure`` (see
     :func:`~mlops_operator.core.training.observed.create_failure`)."""
+    workloads_of: str | None = None
+    """The uid of the current attempt's Job while Kueue holds it (queued, or evicted back
+    to the queue) past :data:`QUEUE_GRACE`: read its Workload into
+    ``Observed.queue_message`` (see
+    :func:`~mlops_operator.core.training.observed.kueue_reason`)."""
     metrics_pod_of: int | None = None
     """The attempt that completed while ``status.metrics`` is unrecorded: read its rank-0
     pod into ``Observed.termination_message`` (see
@@ -203,6 +211,12 @@ def reconcile(
     if current is not None and _starting(tj, current):
         waited = _waited(current, now)
         plan.requeue(PODS_GRACE - waited if waited < PODS_GRACE else PODS_RECHECK)
+    if current is not None and _held_by_kueue(tj, current):
+        # Look at Kueue's reason once it has had time to give one, then now and then:
+        # nothing else wakes a run that waits in a queue.
+        since = _queued_since(status) or now
+        waited = (now - since).total_seconds()
+        plan.requeue(QUEUE_GRACE - waited if waited < QUEUE_GRACE else PODS_RECHECK)
     return _with_status(plan, tj, status)
 
 
@@ -225,6 +239,10 @@ def reads(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> Reads:
     job = max(jobs, key=lambda j: j.attempt)
     if _metrics_due(tj.status, job):
         return Reads(metrics_pod_of=job.attempt)
+    if _held_by_kueue(tj, job):
+        since = _queued_since(tj.status)
+        waited = (now - since).total_seconds() if since is not None else 0.0
+        return Reads(workloads_of=job.uid) if waited >= QUEUE_GRACE else Reads()
     if _terminal(tj.status) or not _starting(tj, job) or _waited(job, now) < PODS_GRACE:
         return Reads()
     if job.active == 0:
@@ -238,6 +256,16 @@ def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> i
     """Deprecated, for the controller until it calls :func:`reads`: the attempt whose
     pods to read."""
     return reads(tj, jobs, now).pods_of_attempt
+
+
+def _held_by_kueue(tj: TrainingJob, job: JobState) -> bool:
+    """Whether Kueue, not the user, keeps the attempt's Job suspended."""
+    return bool(tj.spec.queue_name) and not tj.spec.suspend and job.suspended and not job.finished
+
+
+def _queued_since(status: TrainingJobStatus) -> datetime | None:
+    queued = find_condition(status.conditions, C.QUEUED)
+    return queued.last_transition_time if queued is not None and queued.status == "True" else None
 
 
 def _starting(tj: TrainingJob, job: JobState) -> bool:
@@ -304,7 +332,7 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
         return _Outcome(P.SUSPENDED, "Suspended", "suspended by spec.suspend")
     if job.suspended:
         if spec.queue_name:
-            return _queued(tj, attempt, spec.queue_name)
+            return _queued(tj, attempt, spec.queue_name, observed)
         return _Outcome(P.PENDING, "Resuming", "resuming")
     if job.ready + job.succeeded >= spec.nodes:
         # A node that finished early (rank 0 still saving the model, say) is not a regression.
@@ -333,7 +361,7 @@ def _progress(tj: TrainingJob, job: JobState, observed: Observed, attempt: int) 
     return _Outcome(phase, "NodesStarting", f"{job.ready}/{spec.nodes} nodes ready")
 
 
-def _queued(tj: TrainingJob, attempt: int, queue: str) -> _Outcome:
+def _queued(tj: TrainingJob, attempt: int, queue: str, observed: Observed) -> _Outcome:
     """Waiting for Kueue: to be admitted, or to be admitted again after an eviction.
 
     An attempt that Kueue admitted (the Queued condition says so) and that is suspended
@@ -348,14 +376,18 @@ def _queued(tj: TrainingJob, attempt: int, queue: str) -> _Outcome:
     else:
         evicted = queued.reason == ADMITTED and tj.status.attempts == attempt
     if evicted:
+        why = f": {observed.queue_message}" if observed.queue_message else ""
         return _Outcome(
             P.QUEUED,
             EVICTED,
             f"attempt {attempt} was evicted by Kueue (preempted, or its workload stopped); "
-            f"waiting to be admitted again from queue {queue}",
+            f"waiting to be admitted again from queue {queue}{why}",
         )
+    why = f": {observed.queue_message}" if observed.queue_message else ""
     return _Outcome(
-        P.QUEUED, "WaitingForAdmission", f"waiting for Kueue to admit it from queue {queue}"
+        P.QUEUED,
+        "WaitingForAdmission",
+        f"waiting for Kueue to admit it from queue {queue}{why}",
     )
 
 
