@@ -797,8 +797,10 @@ def test_helm_install_and_the_operator_runs_on_its_rbac(
         done = any(k[:2] == (resource, verb) and k[2].startswith("2") for k in sent)
         # A create that timed out on our side may have landed: the retry meets 409 and
         # reads the object to confirm it is ours. That too needs the permission.
-        confirmed = verb == "create" and (resource, "create", "409") in sent and any(
-            k[:2] == (resource, "get") and k[2] == "200" for k in sent
+        confirmed = (
+            verb == "create"
+            and (resource, "create", "409") in sent
+            and any(k[:2] == (resource, "get") and k[2] == "200" for k in sent)
         )
         assert done or confirmed, sent
 
