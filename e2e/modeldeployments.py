@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 
+from e2e.objects import Objects
 from localcluster.exporter import Exporter, series
 from localcluster.waiting import wait_for
 from mlops_operator import GROUP, VERSION
@@ -112,81 +113,26 @@ def model_of(deployment: Any) -> str | None:
     return next((e.value for e in env if e.name == "MODEL_URI"), None)
 
 
-def _event_time(event: Any) -> datetime:
-    stamp = event.event_time or event.last_timestamp or event.metadata.creation_timestamp
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
 def parse_time(text: str) -> datetime:
     """An RFC 3339 timestamp of status (``...Z``)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class ModelDeployments:
+class ModelDeployments(Objects):
     """ModelDeployments of one namespace, and what they own."""
 
+    plural = PLURAL
+    kind = "ModelDeployment"
+
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.api = api
-        self.namespace = namespace
-        self.custom = client.CustomObjectsApi(api)
+        super().__init__(api, namespace)
         self.apps = client.AppsV1Api(api)
-        self.core = client.CoreV1Api(api)
 
     # -- the ModelDeployment ----------------------------------------------------------
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
-        )
-        return created
-
-    def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
-        )
-        return obj
-
-    def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """A JSON merge patch of the object (as ``kubectl patch --type merge``)."""
-        patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name, patch
-        )
-        return patched
 
     def set_model(self, name: str, uri: str) -> None:
         """A new model by spec edit (``spec.model.uri``)."""
         self.patch(name, {"spec": {"model": {"uri": uri}}})
-
-    def annotate(self, name: str, key: str, value: str) -> None:
-        """``kubectl annotate --overwrite``: what a user or a GitOps tool does."""
-        self.patch(name, {"metadata": {"annotations": {key: value}}})
-
-    def status(self, name: str) -> dict[str, Any]:
-        status: dict[str, Any] = self.get(name).get("status") or {}
-        return status
-
-    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
-        return condition(self.status(name), type_)
-
-    def wait(
-        self,
-        name: str,
-        predicate: Callable[[dict[str, Any]], object],
-        message: str,
-        timeout: float = 30,
-    ) -> dict[str, Any]:
-        """Wait until ``predicate(status)`` holds; return that status."""
-        return wait_for(
-            lambda: predicate(s := self.status(name)) and s,
-            timeout,
-            f"ModelDeployment {self.namespace}/{name}: {message}",
-            interval=0.1,
-        )
-
-    def wait_phase(self, name: str, *phases: str, timeout: float = 30) -> dict[str, Any]:
-        return self.wait(
-            name, lambda s: s.get("phase") in phases, f"phase {'/'.join(phases)}", timeout
-        )
 
     def wait_stable(self, name: str, model: str, timeout: float = 30) -> dict[str, Any]:
         """Wait until ``model`` is the stable one, fully rolled out, and no canary runs."""
@@ -238,40 +184,6 @@ class ModelDeployments:
 
     def pod_names(self, name: str, variant: str | None = None) -> list[str]:
         return [p.metadata.name for p in self.pods(name, variant)]
-
-    def events(self, name: str) -> list[Any]:
-        """Events about the ModelDeployment, oldest first (by their microsecond time)."""
-        events = self.core.list_namespaced_event(
-            self.namespace,
-            field_selector=f"involvedObject.kind=ModelDeployment,involvedObject.name={name}",
-        ).items
-        return sorted(events, key=_event_time)
-
-    def reasons(self, name: str) -> list[str]:
-        return [e.reason for e in self.events(name)]
-
-    def messages(self, name: str, reason: str) -> list[str]:
-        return [e.message for e in self.events(name) if e.reason == reason]
-
-    def wait_event(self, name: str, reason: str, contains: str = "", timeout: float = 15) -> Any:
-        """Wait for an Event with ``reason`` whose message contains ``contains``."""
-        return wait_for(
-            lambda: next(
-                (e for e in self.events(name) if e.reason == reason and contains in e.message),
-                None,
-            ),
-            timeout,
-            f"a {reason} Event about {name} containing {contains!r}",
-        )
-
-
-def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    return next((c for c in status.get("conditions", []) if c["type"] == type_), None)
-
-
-def event_time(event: Any) -> datetime:
-    """When an Event was posted (microseconds, UTC)."""
-    return _event_time(event)
 
 
 class ErrorRatio:

@@ -16,6 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
+from e2e.objects import Objects, condition
 from e2e.trainingjobs import COMPLETE_DELAY
 from localcluster.exporter import Exporter
 from localcluster.kwok import TERMINATION_MESSAGE_ANNOTATION
@@ -138,66 +139,16 @@ class Drift:
         self.exporter.wait_scraped(drift_query(self.namespace), None)
 
 
-class RetrainPolicies:
+class RetrainPolicies(Objects):
     """RetrainPolicies of one namespace, their runs and their Events."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.namespace = namespace
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+    plural = PLURAL
+    kind = "RetrainPolicy"
 
     # --- the policy -------------------------------------------------------------------------
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
-        )
-        return created
-
-    def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
-        )
-        return obj
-
-    def patch(self, name: str, patch: dict[str, Any]) -> None:
-        """A JSON merge patch of the policy (``{"spec": ...}`` or ``{"metadata": ...}``)."""
-        self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name, patch
-        )
-
-    def annotate(self, name: str, annotations: dict[str, str | None]) -> None:
-        """Set (or, with None, remove) annotations, as ``kubectl annotate --overwrite``."""
-        self.patch(name, {"metadata": {"annotations": annotations}})
-
     def annotations(self, name: str) -> dict[str, str]:
         return dict(self.get(name)["metadata"].get("annotations") or {})
-
-    def status(self, name: str) -> dict[str, Any]:
-        status: dict[str, Any] = self.get(name).get("status") or {}
-        return status
-
-    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
-        return find(self.status(name), type_)
-
-    def wait(
-        self,
-        name: str,
-        predicate: Callable[[dict[str, Any]], object],
-        message: str,
-        timeout: float = 60,
-    ) -> dict[str, Any]:
-        """Wait until ``predicate(status)`` is truthy; return that status."""
-        last: list[dict[str, Any]] = [{}]
-
-        def check() -> dict[str, Any] | None:
-            last[0] = self.status(name)
-            return last[0] if predicate(last[0]) else None
-
-        try:
-            return wait_for(check, timeout, f"RetrainPolicy {self.namespace}/{name}: {message}")
-        except TimeoutError as exc:
-            raise type(exc)(f"{exc}; last status: {json.dumps(last[0], indent=1)}") from None
 
     def wait_condition(
         self,
@@ -274,39 +225,6 @@ class RetrainPolicies:
 
     # --- Events -----------------------------------------------------------------------------
 
-    def events(self, name: str, kind: str = "RetrainPolicy") -> list[Any]:
-        events = self.core.list_namespaced_event(
-            self.namespace,
-            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
-        ).items
-        return sorted(events, key=lambda e: (e.event_time or e.first_timestamp, e.metadata.name))
-
-    def reasons(self, name: str, kind: str = "RetrainPolicy") -> list[str]:
-        return [e.reason for e in self.events(name, kind)]
-
-    def wait_event(
-        self,
-        name: str,
-        reason: str,
-        containing: str = "",
-        timeout: float = 30,
-        kind: str = "RetrainPolicy",
-    ) -> Any:
-        """Wait for an Event with ``reason`` (and ``containing`` in its message) about the
-        object; return the newest such Event."""
-        return wait_for(
-            lambda: next(
-                (
-                    e
-                    for e in reversed(self.events(name, kind))
-                    if e.reason == reason and containing in (e.message or "")
-                ),
-                None,
-            ),
-            timeout,
-            f"a {reason} Event {containing!r} on {kind} {self.namespace}/{name}",
-        )
-
     def describe(self, name: str) -> str:
         """The policy's phase, conditions and Events, as ``kubectl describe`` shows them:
         the message of a failed assertion (a NoData Event, say, tells that Prometheus was
@@ -354,9 +272,7 @@ class RetrainPolicies:
             raise type(exc)(f"{exc}; last status: {json.dumps(last[0], indent=1)}") from None
 
 
-def find(status: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
-    """The condition ``type_`` of a status, or None."""
-    return next((c for c in status.get("conditions", []) if c["type"] == type_), None)
+find = condition
 
 
 def triggered_by(run: Mapping[str, Any]) -> dict[str, Any]:

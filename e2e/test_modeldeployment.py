@@ -27,14 +27,13 @@ from e2e.modeldeployments import (
     Recorder,
     Routes,
     analysis,
-    condition,
-    event_time,
     http_route,
     manifest,
     model_of,
     parse_time,
     pod_annotations,
 )
+from e2e.objects import condition, event_time
 from e2e.operator_process import OperatorProcess
 from e2e.trainingjobs import COMPLETE_DELAY, TrainingJobs
 from e2e.trainingjobs import manifest as trainingjob
@@ -357,7 +356,7 @@ def test_manual_promote_and_abort_by_annotation_once_per_value(mds: ModelDeploym
         mds.set_model(name, model)
         edits += 1
         canary_waiting(model)
-        mds.annotate(name, PROMOTE_ANNOTATION, value)
+        mds.annotate(name, {PROMOTE_ANNOTATION: value})
         status = mds.wait_stable(name, model)
         assert status["handledPromote"] == value
         assert model_of(mds.deployment(name, "stable")) == model
@@ -383,7 +382,7 @@ def test_manual_promote_and_abort_by_annotation_once_per_value(mds: ModelDeploym
             mds.set_model(name, held)
             edits += 1
             canary_waiting(held)
-        mds.annotate(name, ABORT_ANNOTATION, value)
+        mds.annotate(name, {ABORT_ANNOTATION: value})
         status = mds.wait_phase(name, "Degraded")
         assert status["aborted"]["reason"] == "ManualAbort"
         assert status["aborted"]["model"] == held
@@ -406,7 +405,7 @@ def test_manual_promote_and_abort_by_annotation_once_per_value(mds: ModelDeploym
     assert status["phase"] == "Paused"
     assert "aborted" not in status
     # And a new promote value still works.
-    mds.annotate(name, PROMOTE_ANNOTATION, "p3")
+    mds.annotate(name, {PROMOTE_ANNOTATION: "p3"})
     done = mds.wait_stable(name, last)
 
     outcomes = [(h["outcome"], h["reason"]) for h in done["history"]]
@@ -721,7 +720,7 @@ def test_gateway_api_route_weights_follow_the_steps_and_go_back_on_abort(
         assert status["canary"]["weight"] == 60
         assert status["phase"] == "Paused"
         assert len(gateway.accepted) >= 2  # one generation per weight change
-        mds.annotate(name, ABORT_ANNOTATION, "now")
+        mds.annotate(name, {ABORT_ANNOTATION: "now"})
         status = mds.wait_phase(name, "Degraded")
     assert status["aborted"]["reason"] == "ManualAbort"
     assert routes.weights(route, name) == (100, 0)  # all traffic back to the stable at once
