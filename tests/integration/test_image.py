@@ -91,7 +91,10 @@ def test_make_image_says_so_when_there_is_no_engine() -> None:
         if subprocess.run([e, "info"], capture_output=True, timeout=30, check=False).returncode == 0
     ]
     if working:
-        pytest.skip(f"{working[0]} works here: `make image` would build")
+        pytest.skip(
+            f"{working[0]} works here, so `make image` builds the image instead of saying "
+            "there is no engine: the message this test checks cannot occur"
+        )
     result = subprocess.run(
         ["make", "-s", "--no-print-directory", "image"],
         cwd=REPO, capture_output=True, text=True, check=False, timeout=60,

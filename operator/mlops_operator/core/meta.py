@@ -7,7 +7,7 @@ from typing import Any
 from mlops_operator.api.keys import MANAGED_BY, OPERATOR, PREFIX, owner_label
 from mlops_operator.api.resource import CustomResource
 
-__all__ = ["MANAGED_BY", "OPERATOR", "child_labels", "owner_label", "owner_reference"]
+__all__ = ["child_labels", "owner_reference"]
 
 
 def child_labels(owner: CustomResource) -> dict[str, str]:

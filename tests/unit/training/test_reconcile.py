@@ -40,7 +40,6 @@ from mlops_operator.core.training.reconcile import (
     QUEUE_GRACE,
     Reads,
     invalid,
-    pods_wanted,
     reads,
     reconcile,
 )
@@ -1187,7 +1186,9 @@ def test_pods_of_a_slow_attempt_are_wanted_after_the_grace() -> None:
     tj = make_tj(status=running_status())
     jobs = (failed(1, START), running(attempt=2, ready=1))
     assert reads(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == Reads(pods_of_attempt=2)
-    assert pods_wanted(tj, jobs, START + timedelta(seconds=PODS_GRACE)) == 2  # until replaced
+    assert (
+        reads(tj, jobs, START + timedelta(seconds=PODS_GRACE)).pods_of_attempt == 2
+    )  # until replaced
 
 
 def test_events_of_a_job_without_pods_are_wanted_after_the_grace() -> None:

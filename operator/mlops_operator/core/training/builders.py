@@ -16,9 +16,7 @@ import json
 import re
 from typing import Any
 
-# Re-exported while controllers/trainingjob.py still imports it from here.
-from mlops_operator.api.keys import ATTEMPT_LABEL as ATTEMPT_LABEL
-from mlops_operator.api.keys import owner_label
+from mlops_operator.api.keys import ATTEMPT_LABEL, owner_label
 from mlops_operator.api.trainingjob import Framework, TrainingJob
 from mlops_operator.core.meta import child_labels, owner_reference
 from mlops_operator.core.pods import (

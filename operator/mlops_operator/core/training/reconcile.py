@@ -252,12 +252,6 @@ def reads(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> Reads:
     return Reads()
 
 
-def pods_wanted(tj: TrainingJob, jobs: tuple[JobState, ...], now: datetime) -> int | None:
-    """Deprecated, for the controller until it calls :func:`reads`: the attempt whose
-    pods to read."""
-    return reads(tj, jobs, now).pods_of_attempt
-
-
 def _held_by_kueue(tj: TrainingJob, job: JobState) -> bool:
     """Whether Kueue, not the user, keeps the attempt's Job suspended."""
     return bool(tj.spec.queue_name) and not tj.spec.suspend and job.suspended and not job.finished
