@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_operator.kube.client import ApiError, Kube
+from mlops_operator.kube.client import PROXY_VARIABLES, ApiError, Kube
 from mlops_operator.kube.resources import Resource
 from mlops_operator.observability.metrics import API_REQUESTS
 
@@ -89,5 +89,40 @@ async def test_every_request_has_a_timeout(kubeconfig: str) -> None:
     try:
         with pytest.raises(TimeoutError):
             await kube.get(CONFIGMAPS, "default", "anything")
+    finally:
+        await kube.close()
+
+
+async def test_without_a_proxy_the_session_skips_netrc_and_proxy_lookups(
+    kubeconfig: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in PROXY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.delenv(variable.upper(), raising=False)
+    kube = await Kube.connect(kubeconfig)
+    try:
+        # The public view of what connect() switched off: no netrc read in a thread, no
+        # proxy variables parsed, per request.
+        assert kube._api.rest_client.pool_manager.trust_env is False
+        await kube.create(CONFIGMAPS, namespace, configmap("labelled"))
+        listed = await kube.request(
+            "list",
+            CONFIGMAPS,
+            CONFIGMAPS.path(namespace),
+            query=[("fieldSelector", "metadata.name=labelled"), ("limit", "5")],
+        )
+        assert [item["metadata"]["name"] for item in listed["items"]] == ["labelled"]
+    finally:
+        await kube.close()
+
+
+async def test_with_a_proxy_in_the_environment_the_session_still_honours_it(
+    kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "*")  # honoured, and keeps this test's requests direct
+    kube = await Kube.connect(kubeconfig)
+    try:
+        assert kube._api.rest_client.pool_manager.trust_env is True
     finally:
         await kube.close()
