@@ -73,7 +73,7 @@ def test_a_child_name_held_by_someone_else_is_never_adopted(
             "spec": {"clusterIP": "None", "selector": {"app": "someone-else"}},
         },
     )
-    tjs.create(manifest("taken", gpusPerNode=1))
+    tjs.create(manifest("taken", framework="pytorch", gpusPerNode=1))  # it needs its Service
     status = tjs.wait_phase("taken", "Failed", timeout=60)
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "InvalidSpec"

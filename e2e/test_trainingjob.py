@@ -191,6 +191,10 @@ def test_suspend_stops_the_pods_and_resume_finishes_the_run(
     assert done["attempts"] == 1  # resuming is not a restart
     assert tjs.condition("pausable", "Suspended")["status"] == "False"
     assert {"Suspended", "Resumed"} <= set(tjs.reasons("pausable"))
+    # One generic node meets no one: no headless Service was ever made for it.
+    assert not tjs.core.list_namespaced_service(
+        tjs.namespace, label_selector=f"{TRAININGJOB_LABEL}=pausable"
+    ).items
 
 
 def test_active_deadline_fails_the_run_on_time(tjs: TrainingJobs, gpu_nodes: list[str]) -> None:
@@ -222,7 +226,10 @@ def test_ttl_deletes_the_finished_run_and_its_children(
 
 
 def test_deleting_a_run_removes_its_children(tjs: TrainingJobs, gpu_nodes: list[str]) -> None:
-    tjs.create(manifest("doomed", gpusPerNode=1, annotations={COMPLETE_DELAY: "120s"}))
+    # pytorch: a run with a rendezvous, so it has a Service to be collected too.
+    tjs.create(
+        manifest("doomed", framework="pytorch", gpusPerNode=1, annotations={COMPLETE_DELAY: "120s"})
+    )
     tjs.wait_phase("doomed", "Running")
     tjs.delete("doomed")
     wait_for(

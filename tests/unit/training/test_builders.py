@@ -245,7 +245,6 @@ def test_job_of_a_single_gpu_generic_run() -> None:
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
-                    "subdomain": "sentiment-finetune-nodes",
                     "securityContext": {
                         "runAsNonRoot": True,
                         "seccompProfile": {"type": "RuntimeDefault"},

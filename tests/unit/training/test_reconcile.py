@@ -383,6 +383,34 @@ def test_new_single_node_cpu_run_says_so_in_the_created_event() -> None:
     ]
 
 
+def test_a_single_node_generic_run_gets_no_service() -> None:
+    # Its one pod meets no one: no Service, one write and one cached object less per run.
+    tj = make_tj(framework="generic", nodes=1)
+    plan = reconcile(tj, Observed(), T0, D)
+    assert [(c.kind, c.name) for c in plan.creates] == [("Job", "llm-a1")]
+    pod = plan.creates[0].manifest["spec"]["template"]["spec"]
+    assert "subdomain" not in pod
+    assert "ports" not in pod["containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ({"framework": "pytorch", "nodes": 1}, "torchrun's master"),
+        ({"framework": "generic", "nodes": 2}, "two nodes"),
+    ],
+)
+def test_a_run_with_a_rendezvous_gets_its_service(spec: dict[str, Any], why: str) -> None:
+    tj = make_tj(**spec)
+    plan = reconcile(tj, Observed(), T0, D)
+    assert [(c.kind, c.name) for c in plan.creates] == [
+        ("Service", "llm-nodes"),
+        ("Job", "llm-a1"),
+    ], why
+    pod = plan.creates[1].manifest["spec"]["template"]["spec"]
+    assert pod["subdomain"] == "llm-nodes"
+
+
 def test_the_reconcile_after_creation_writes_no_new_status() -> None:
     # The Job now in the cache, its pods not yet started: nothing a user sees has moved,
     # so the status stays as written (one status write saved per run).

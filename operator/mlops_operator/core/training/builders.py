@@ -1,7 +1,9 @@
 """The desired children of a TrainingJob, as manifests (plain dicts).
 
-- one headless Service per run, so every pod has a stable DNS name and pod 0's name can
-  be the rendezvous (master) address;
+- one headless Service per run that has a rendezvous (more than one node, or a framework
+  whose processes meet at a master address), so every pod has a stable DNS name and pod
+  0's name can be that address. A single-node generic run needs no names: it gets no
+  Service, one write and one cached object less per run;
 - one Indexed Job per attempt (completions = parallelism = nodes). Its ``backoffLimit`` is
   0 on purpose: when any worker fails the Job controller fails the whole attempt and stops
   its pods, and the operator starts the next attempt from the checkpoint — a restart of the
@@ -47,6 +49,11 @@ _APPENDED_LISTS = frozenset(
         "hostAliases",
     }
 )
+
+
+def needs_service(tj: TrainingJob) -> bool:
+    """Whether the run's pods must find each other by name (see the module docstring)."""
+    return tj.spec.nodes > 1 or tj.spec.framework is not Framework.GENERIC
 
 
 def service_name(run: str) -> str:
@@ -158,15 +165,15 @@ def pod_template(
     wanted = resources(spec.resources, spec.gpus_per_node, defaults.gpu_resource)
     if wanted:
         container["resources"] = wanted
-    if spec.nodes > 1 or spec.framework is not Framework.GENERIC:
+    rendezvous = needs_service(tj)
+    if rendezvous:
         container["ports"] = [{"name": "rendezvous", "containerPort": defaults.rendezvous_port}]
 
-    pod: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "subdomain": service_name(name),
-        "securityContext": copy.deepcopy(RESTRICTED_POD_SECURITY),
-        "containers": [container],
-    }
+    pod: dict[str, Any] = {"restartPolicy": "Never"}
+    if rendezvous:
+        pod["subdomain"] = service_name(name)
+    pod["securityContext"] = copy.deepcopy(RESTRICTED_POD_SECURITY)
+    pod["containers"] = [container]
     if spec.gpus_per_node:
         pod["tolerations"] = [gpu_toleration(defaults.gpu_toleration_key)]
     if spec.priority_class_name:

@@ -115,7 +115,7 @@ def reconcile(
         _finished(tj, status, current, now, plan)
         return _with_status(plan, tj, status)
 
-    if not observed.service:
+    if not observed.service and builders.needs_service(tj):
         plan.creates.append(Create(builders.service(tj, defaults)))
 
     status.start_time = status.start_time or _first_start(observed)
