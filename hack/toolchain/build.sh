@@ -160,10 +160,16 @@ build_component() {
          -X $p.Branch=HEAD -X $p.BuildUser=mlops-operator -X $p.BuildDate=19700101-00:00:00" \
         prometheus=github.com/prometheus/prometheus/cmd/prometheus \
         promtool=github.com/prometheus/prometheus/cmd/promtool ;;
+    training-operator)
+      # Kubeflow's training operator v1: the peer the TrainingJob benchmark runs beside us.
+      # Its PyTorchJob CRD ships in the module; the bench cluster applies it from the cache.
+      build training-operator github.com/kubeflow/training-operator "-s -w" \
+        training-operator=github.com/kubeflow/training-operator/cmd/training-operator.v1
+      manifests training-operator github.com/kubeflow/training-operator manifests/base/crds ;;
     *) echo "build.sh: unknown component $1" >&2; exit 2 ;;
   esac
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform prometheus kueue)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform prometheus kueue training-operator)
 for c in "${components[@]}"; do build_component "$c"; done
