@@ -20,7 +20,8 @@ READY_DELAY_ANNOTATION = "pod-ready.stage.kwok.x-k8s.io/delay"
 #: Value "true": the pod goes Running but never Ready (a readiness probe that never
 #: passes), so a Deployment's rollout with such pods never progresses.
 NEVER_READY_ANNOTATION = "pod-never-ready.stage.kwok.x-k8s.io"
-#: Go duration before a Running Job-owned pod succeeds (default 1s).
+#: Go duration before a Running pod owned by a Job (or a Kubeflow PyTorchJob) succeeds
+#: (default 1s).
 COMPLETE_DELAY_ANNOTATION = "pod-complete.stage.kwok.x-k8s.io/delay"
 #: Text a Job-owned pod's first container reports on success as
 #: ``state.terminated.message``: what it would have written to /dev/termination-log.
