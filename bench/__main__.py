@@ -1,9 +1,12 @@
 """``python -m bench``: the benchmarks (what ``make bench`` runs: all three).
 
-    python -m bench [training] [serving] [retraining] [options]
+    python -m bench [cache] [training] [serving] [retraining] [options]
 
-- ``training``: a floor (the operator's children created by a script), then the operator
-  on N TrainingJobs (:mod:`bench.operator_run`).
+- ``cache``: 10,000 suspended TrainingJobs: the operator's memory and whether it keeps up
+  (:mod:`bench.cache`). Run first, so the training report's targets include its own.
+- ``training``: three arms on N one-GPU runs, several repetitions in rotated order: a
+  floor (the operator's children created by a script), Kubeflow's training operator on
+  PyTorchJobs, and the operator on TrainingJobs (:mod:`bench.training`).
 - ``serving``: 200 ModelDeployments rolling out by canary at once, with 1,000 suspended
   TrainingJobs cached (:mod:`bench.serving`).
 - ``retraining``: 500 RetrainPolicies watching drift, quiet then breached
@@ -27,22 +30,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import source
-from bench.cluster import WORK_DIR, BenchBusyError, Capacity, CpuNodes, bench_cluster, run_lock
+from bench.cluster import WORK_DIR, BenchBusyError, CpuNodes, bench_cluster, run_lock
+from bench.summary import ARMS
 
-if TYPE_CHECKING:
-    from bench.floor import FloorResult
-    from bench.operator_run import OperatorProcess, OperatorResult
-
-FLOOR_NS = "bench-floor"
-OPERATOR_NS = "bench-operator"
-WARMUP_NS = "bench-warmup"
-#: How long the floor's namespace may take to disappear before the operator run starts.
-CLEANUP_TIMEOUT = 180.0
 _START = time.monotonic()
 
 
@@ -60,7 +54,16 @@ def go_duration(value: str) -> str:
     return value
 
 
-BENCHMARKS = ("training", "serving", "retraining")
+BENCHMARKS = ("cache", "training", "serving", "retraining")
+
+
+def arm_list(value: str) -> list[str]:
+    """``floor,peer,operator`` (any of them, in the order given)."""
+    arms = [a.strip() for a in value.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if not arms or unknown or len(set(arms)) != len(arms):
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(ARMS)}: {value!r}")
+    return arms
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,33 +74,62 @@ def parser() -> argparse.ArgumentParser:
         metavar="BENCHMARK",
         help=f"which to run, of {', '.join(BENCHMARKS)} (default: all, in that order)",
     )
-    p.add_argument("--count", type=int, default=1000, help="training: TrainingJobs (default 1000)")
+    p.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="runs per arm of training (default 1000), TrainingJobs of cache (default 10000)",
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=3,
+        help="training: repetitions, the arms' order rotated each time (default 3)",
+    )
+    p.add_argument(
+        "--arms",
+        type=arm_list,
+        default=list(ARMS),
+        help=f"training: which arms, of {','.join(ARMS)} (default all, in that order)",
+    )
     p.add_argument(
         "--pod-delay",
         type=go_duration,
         default="120s",
         help="how long each pod runs before KWOK completes it (default 120s); long "
-        "enough that every pod is running before the first one completes, in both runs",
+        "enough that every pod is running before the first one completes, in every arm",
     )
     p.add_argument(
         "--concurrency",
         type=int,
         default=16,
-        help="concurrent creates, of the floor and of the TrainingJobs (default 16)",
+        help="concurrent creates of every arm (default 16)",
     )
-    p.add_argument("--workers", type=int, default=16, help="operator --workers (default 16)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=16,
+        help="operator --workers, and the peer's --controller-threads (default 16)",
+    )
     p.add_argument(
         "--timeout",
         type=float,
         default=None,
         help="seconds to wait for each milestone before giving up (default: training 300, "
-        "serving 600, retraining 120)",
+        "cache 900, serving 600, retraining 120)",
     )
     p.add_argument(
         "--py-spy",
         action="store_true",
-        help=f"profile the operator with py-spy into {WORK_DIR}/operator-profile.svg "
+        help=f"profile the operator with py-spy: a flame graph, {WORK_DIR}/operator-profile*.svg "
         "(slows it down: the numbers are then not comparable)",
+    )
+    p.add_argument(
+        "--py-spy-raw",
+        action="store_true",
+        help=f"profile the operator with py-spy's collapsed stacks, {WORK_DIR}/"
+        "operator-profile*.raw.txt, summarised in the report (training and cache); with "
+        "--py-spy too, two samplers run",
     )
     p.add_argument(
         "--operator-ref",
@@ -133,90 +165,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _measure(
-    args: argparse.Namespace, kubeconfig: Path, pids: dict[str, int], op: OperatorProcess
-) -> tuple[FloorResult, float | None, OperatorResult]:
-    from bench.floor import run_floor
-    from bench.kube import Kube, delete_namespace
-    from bench.operator_run import run_operator
-
-    timeout = args.timeout or 300.0
-    kube = await Kube.connect(kubeconfig)
-    try:
-        say(f"floor: {args.count} Services + Jobs, {args.concurrency} concurrent workers")
-        floor = await run_floor(
-            kube, FLOOR_NS, args.count, args.pod_delay, args.concurrency, timeout, say, pids
-        )
-        cleanup = await delete_namespace(kube, FLOOR_NS, CLEANUP_TIMEOUT)
-        if cleanup is None:
-            say(f"floor: namespace not gone after {CLEANUP_TIMEOUT:.0f}s; going on")
-        else:
-            say(f"floor: namespace deleted in {cleanup:.1f}s")
-        say(f"operator: {args.count} TrainingJobs, {args.concurrency} concurrent creates")
-        profile = WORK_DIR / "operator-profile.svg" if args.py_spy else None
-        result = await run_operator(
-            kube,
-            op,
-            OPERATOR_NS,
-            WARMUP_NS,
-            args.count,
-            args.pod_delay,
-            args.concurrency,
-            timeout,
-            say,
-            pids,
-            profile,
-        )
-        return floor, cleanup, result
-    finally:
-        await kube.close()
-
-
 def _interrupt(signum: int, _: FrameType | None) -> None:
     """SIGTERM like Ctrl-C: unwind, so the operator and the cluster are stopped."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_training(args: argparse.Namespace, say_: Callable[[str], None]) -> bool:
-    """The TrainingJob benchmark; whether its targets were met."""
-    from bench import workload
-    from bench.operator_run import OperatorProcess
-    from bench.report import Config, build, machine, write
+    """The TrainingJob benchmark (:mod:`bench.training`); whether no target was missed."""
+    from bench import training
 
-    started = datetime.now(UTC)
-    load = os.getloadavg()
-    # Before any cluster: the floor must create what the operator would.
-    workload.check_children_match_operator(args.pod_delay, workload.defaults())
-    capacity = Capacity.for_pods(args.count)
-    with bench_cluster(capacity, say_) as info:
-        op = OperatorProcess(
-            info.kubeconfig,
-            (OPERATOR_NS, WARMUP_NS),
-            args.workers,
-            WORK_DIR / "operator.log",
-        )
-        try:
-            floor, cleanup, result = asyncio.run(_measure(args, info.kubeconfig, info.pids, op))
-        finally:
-            op.stop()
-    config = Config(
-        count=args.count,
-        pod_delay=args.pod_delay,
-        concurrency=args.concurrency,
-        workers=args.workers,
-        gpu_nodes=capacity.nodes,
-        gpus_per_node=capacity.gpus_per_node,
-        pods_per_node=capacity.pods_per_node,
-        kubernetes=info.versions.get("kubernetes", "?"),
-        cluster_up_s=round(info.up_seconds, 1),
-        profiled=result.profile is not None,
-        floor_cleanup_s=None if cleanup is None else round(cleanup, 1),
-    )
-    report = build(started, config, machine(load), floor, result)
-    json_path, latest, text = write(report)
-    print(text)
-    say_(f"training: wrote {json_path} and {latest}")
-    return bool(report["passed"])
+    return training.run(args, say_)
+
+
+def run_cache(args: argparse.Namespace, say_: Callable[[str], None]) -> bool:
+    """The cache test (:mod:`bench.cache`); whether its targets were met."""
+    from bench import cache
+
+    return cache.run(args, say_)
 
 
 def _envelope(
@@ -352,6 +317,7 @@ def run_retraining(args: argparse.Namespace, say_: Callable[[str], None]) -> boo
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, Callable[[str], None]], bool]] = {
+    "cache": run_cache,
     "training": run_training,
     "serving": run_serving,
     "retraining": run_retraining,
@@ -366,8 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}"
         )
     which = [b for b in BENCHMARKS if b in args.benchmarks] or list(BENCHMARKS)
-    if args.count < 1 or args.concurrency < 1 or args.workers < 1:
+    if (args.count is not None and args.count < 1) or args.concurrency < 1 or args.workers < 1:
         parser().error("--count, --concurrency and --workers must be >= 1")
+    if args.reps < 1:
+        parser().error("--reps must be >= 1")
     if args.deployments < 1 or args.cached_trainingjobs < 0 or args.policies < 1:
         parser().error("--deployments and --policies must be >= 1")
     if args.operator_ref and source.measured_commit() is None:

@@ -18,7 +18,15 @@ from typing import Any
 
 from bench import cpu, pipeline, workload
 from bench.kube import Kube, create_namespace, resource_path, run_concurrently
-from bench.track import Spread, Tracker, job_progress, owning_run, report_progress, tracking
+from bench.track import (
+    Spread,
+    Tracker,
+    job_progress,
+    owning_run,
+    report_progress,
+    tracking,
+    way_to,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class FloorResult:
     all_complete_s: float
     running: Spread
     complete: Spread
+    #: Per run, from the create of its Job returning to the Job running.
+    way_to_running: Spread
     requests: int
     watch_events: int
     cores: dict[str, float]
@@ -51,6 +61,7 @@ class FloorResult:
             "all_complete_s": round(self.all_complete_s, 2),
             "running": self.running.as_dict(),
             "complete": self.complete.as_dict(),
+            "way_to_running": self.way_to_running.as_dict(),
             "running_overlapped_completion": self.overlapped,
             "requests": self.requests,
             "watch_events": self.watch_events,
@@ -69,20 +80,24 @@ async def run_floor(
     say: Callable[[str], None],
     pids: Mapping[str, int],
 ) -> FloorResult:
-    """Create ``count`` Service+Job pairs and wait until every Job ran and completed."""
+    """Create each run's children (today a Service and a Job) and wait until every Job
+    ran and completed."""
     await create_namespace(kube, namespace)
     training = workload.defaults()
-    pairs = [
-        workload.children(workload.name(i), namespace, pod_delay, training) for i in range(count)
+    runs = [
+        (workload.name(i), workload.children(workload.name(i), namespace, pod_delay, training))
+        for i in range(count)
     ]
-    services = resource_path("v1", "services", namespace)
     jobs = resource_path("batch/v1", "jobs", namespace)
     tracker = Tracker(kube, jobs, job_progress, count, key=owning_run)
+    created_at: dict[str, float] = {}
 
-    async def create(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
-        # The operator's order too: the Service first, so pod DNS names exist at start.
-        await kube.create(services, pair[0])
-        await kube.create(jobs, pair[1])
+    async def create(run: tuple[str, list[dict[str, Any]]]) -> None:
+        # In the operator's order: the Service first, so pod DNS names exist at start.
+        for manifest in run[1]:
+            version, plural = workload.CHILD_COLLECTIONS[manifest["kind"]]
+            await kube.create(resource_path(version, plural, namespace), manifest)
+        created_at[run[0]] = time.monotonic()
 
     async with tracking(tracker):
         progress = asyncio.create_task(
@@ -92,9 +107,9 @@ async def run_floor(
             pids = {**pids, "bench": os.getpid()}
             cpu_before = cpu.Snapshot.take(pids)
             start = time.monotonic()
-            await run_concurrently(pairs, create, concurrency)
+            await run_concurrently(runs, create, concurrency)
             created = time.monotonic() - start
-            say(f"floor: {count} Services + {count} Jobs created in {created:.1f}s")
+            say(f"floor: {count} runs' children created in {created:.1f}s")
             running = await tracker.wait("running", timeout) - start
             # CPU while the cluster works; the pods' run time after it is idle.
             cores = cpu.usage(cpu_before, cpu.Snapshot.take(pids), running)
@@ -106,6 +121,7 @@ async def run_floor(
             progress.cancel()
     running_spread = Spread.of(tracker.times("running").values(), start)
     complete_spread = Spread.of(tracker.times("complete").values(), start)
+    way = way_to(tracker.times("running"), created_at)
     assert running_spread is not None
     assert complete_spread is not None
     return FloorResult(
@@ -115,7 +131,8 @@ async def run_floor(
         all_complete_s=complete,
         running=running_spread,
         complete=complete_spread,
-        requests=2 * count,
+        way_to_running=way,
+        requests=sum(len(children) for _, children in runs),
         watch_events=tracker.events,
         cores=cores,
         pipeline=stages,

@@ -15,36 +15,35 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import cpu, pipeline, workload
+from bench import cpu, pipeline, profile, workload
 from bench.kube import Kube, create_namespace, resource_path, run_concurrently
+from bench.process import Controller, ControllerDied
 from bench.track import (
     Spread,
     Tracker,
     job_progress,
+    lags_of,
     owning_run,
     report_progress,
     status_changes,
     tracking,
     trainingjob_progress,
+    way_to,
 )
 from localcluster.ports import free_ports
 from mlops_operator import API_VERSION
-
-T = TypeVar("T")
 
 REQUESTS_METRIC = "mlops_operator_kube_requests_total"
 RECONCILES_METRIC = "mlops_operator_reconcile_total"
@@ -53,12 +52,12 @@ WRITE_VERBS = frozenset({"create", "patch", "delete", "update"})
 QUIET = 3.0
 
 
-class OperatorDied(RuntimeError):
-    """The operator process exited during the run."""
+#: Kept for callers that catch it by this name.
+OperatorDied = ControllerDied
 
 
 @dataclass
-class OperatorProcess:
+class OperatorProcess(Controller):
     """One ``mlops-operator run`` subprocess, its ports and its log."""
 
     kubeconfig: Path
@@ -68,6 +67,7 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     health_port: int = 0
+    title = "the operator"
 
     def start(self) -> None:
         """Start it in its own session, so a Ctrl-C reaches only us and we stop it."""
@@ -85,86 +85,10 @@ class OperatorProcess:
         ]
         for namespace in self.namespaces:
             argv += ["--namespace", namespace]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise OperatorDied(f"the operator exited (code {code}); see {self.log_path}")
-
-    def stop(self, grace: float = 15.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def memory(self) -> dict[str, int]:
-        """VmRSS and VmHWM (peak RSS) in bytes, from /proc/<pid>/status."""
-        out: dict[str, int] = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-        return out
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time so far, from /proc/<pid>/stat."""
-        raw = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = raw[raw.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def scrape(self, session: aiohttp.ClientSession) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        async with session.get(url) as response:
-            response.raise_for_status()
-            return await response.text()
+        self.popen(argv, {**os.environ, "KUBECONFIG": str(self.kubeconfig)})
 
     async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float) -> None:  # noqa: ASYNC109
-        url = f"http://127.0.0.1:{self.health_port}/healthz"
-        async with asyncio.timeout(timeout):
-            while True:
-                self.check_alive()
-                try:
-                    async with session.get(url) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-
-    async def guard(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable``, failing at once if the operator dies meanwhile."""
-        task = asyncio.ensure_future(awaitable)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=0.5)
-                if done:
-                    return task.result()
-                self.check_alive()
-        finally:
-            task.cancel()
+        await self.wait_answering(session, f"http://127.0.0.1:{self.health_port}/healthz", timeout)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -226,6 +150,8 @@ class OperatorResult:
     all_succeeded_s: float
     running: Spread
     succeeded: Spread
+    #: Per run, from its create returning to phase Running.
+    way_to_running: Spread
     jobs_all_running_s: float
     jobs_all_complete_s: float
     jobs_running: Spread
@@ -244,6 +170,7 @@ class OperatorResult:
     pipeline: dict[str, dict[str, float] | None]
     exit_code: int | None = None
     profile: str | None = None
+    profile_raw: str | None = None
     rss_timeline: list[tuple[float, int]] = field(default_factory=list)
 
     @property
@@ -258,6 +185,7 @@ class OperatorResult:
             "all_succeeded_s": round(self.all_succeeded_s, 2),
             "running": self.running.as_dict(),
             "succeeded": self.succeeded.as_dict(),
+            "way_to_running": self.way_to_running.as_dict(),
             "running_overlapped_completion": self.overlapped,
             "jobs_all_running_s": round(self.jobs_all_running_s, 2),
             "jobs_all_complete_s": round(self.jobs_all_complete_s, 2),
@@ -284,29 +212,33 @@ class OperatorResult:
             "pipeline_s": self.pipeline,
             "exit_code": self.exit_code,
             "profile": self.profile,
+            "profile_raw": self.profile_raw,
             "rss_timeline": [(round(t, 1), b) for t, b in self.rss_timeline],
         }
 
 
-def lags(later: dict[str, float], earlier: dict[str, float]) -> Spread:
-    """Per run, ``later - earlier`` (only runs seen at both)."""
-    spread = Spread.of((later[k] - earlier[k] for k in later if k in earlier), 0.0)
-    return spread or Spread(0.0, 0.0, 0.0, 0.0)
+lags = lags_of
 
 
-async def wait_quiet(op: OperatorProcess, session: aiohttp.ClientSession, limit: float) -> str:
-    """Wait until the operator sent no request for :data:`QUIET` seconds; the metrics then.
+async def wait_quiet(
+    op: Controller,
+    session: aiohttp.ClientSession,
+    limit: float,
+    metric: str = REQUESTS_METRIC,
+) -> str:
+    """Wait until the controller sent no request for :data:`QUIET` seconds (by its request
+    counter ``metric``); its metrics then.
 
     Trailing writes (the Event after the last status, a held-back counter update) land
-    after the last TrainingJob looks finished; counting before them would flatter it.
+    after the last run looks finished; counting before them would flatter it.
     """
     deadline = time.monotonic() + limit
     text = await op.scrape(session)
-    last, since = samples(text, REQUESTS_METRIC), time.monotonic()
+    last, since = samples(text, metric), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         text = await op.scrape(session)
-        now = samples(text, REQUESTS_METRIC)
+        now = samples(text, metric)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= QUIET:
@@ -336,7 +268,7 @@ async def warm_up(
 
 
 async def sample_memory(
-    op: OperatorProcess, timeline: list[tuple[float, int]], start: float, every: float = 1.0
+    op: Controller, timeline: list[tuple[float, int]], start: float, every: float = 1.0
 ) -> None:
     """Record VmRSS every ``every`` seconds until cancelled (the peak is VmHWM anyway)."""
     while True:
@@ -348,25 +280,13 @@ async def sample_memory(
 
 
 def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy recording the operator until stopped (SIGINT makes it write ``out``)."""
-    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if spy is None:
-        return None
-    return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--output", str(out), "--rate", "50", "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    """py-spy recording the operator's flame graph until stopped (SIGINT makes it write
+    ``out``); see :mod:`bench.profile` for collapsed stacks too."""
+    return profile.start(pid, out)
 
 
 def stop_profiler(spy: subprocess.Popen[bytes]) -> None:
-    spy.send_signal(signal.SIGINT)
-    try:
-        spy.wait(60)
-    except subprocess.TimeoutExpired:
-        spy.kill()
-        spy.wait()
+    profile.stop(spy)
 
 
 def count_log_problems(path: Path) -> int:
@@ -394,6 +314,7 @@ class _Batch:
     baseline: str
     final: str
     timeline: list[tuple[float, int]]
+    created_at: dict[str, float]
 
 
 async def _batch(
@@ -411,9 +332,11 @@ async def _batch(
 ) -> _Batch:
     """Create the TrainingJobs at once and follow them until all Succeeded."""
     count = len(bodies)
+    created_at: dict[str, float] = {}
 
     async def create(body: dict[str, Any]) -> None:
         await kube.create(tjs.path, body)
+        created_at[body["metadata"]["name"]] = time.monotonic()
 
     baseline = await wait_quiet(op, session, 30.0)
     timeline: list[tuple[float, int]] = []
@@ -451,7 +374,18 @@ async def _batch(
     # Kept for digging (reconcile time histogram, queue depth): .local/bench/operator.metrics
     op.log_path.with_suffix(".metrics").write_text(final)
     return _Batch(
-        start, created, running, succeeded, wall, used, cores, stages, baseline, final, timeline
+        start,
+        created,
+        running,
+        succeeded,
+        wall,
+        used,
+        cores,
+        stages,
+        baseline,
+        final,
+        timeline,
+        created_at,
     )
 
 
@@ -466,7 +400,7 @@ async def run_operator(
     timeout: float,  # noqa: ASYNC109
     say: Callable[[str], None],
     pids: Mapping[str, int],
-    profile: Path | None = None,
+    profiling: profile.Profiling | None = None,
 ) -> OperatorResult:
     """Start the operator, warm it up, create ``count`` TrainingJobs, follow them to the end.
 
@@ -487,8 +421,8 @@ async def run_operator(
         await warm_up(kube, op, warm_namespace, 90.0)
         idle_rss = op.memory()["VmRSS"]
         say(f"operator: warmed up; idle RSS {idle_rss / 2**20:.0f} MiB")
-        spy = start_profiler(op.pid, profile) if profile else None
-        if profile and spy is None:
+        recording = profile.Recording.begin(op.pid, profiling or profile.Profiling())
+        if profiling and profiling.on and not recording.recorded:
             say("operator: py-spy not found; running without a profile")
         try:
             pids = {**pids, "mlops-operator": op.pid, "bench": os.getpid()}
@@ -496,8 +430,7 @@ async def run_operator(
                 kube, op, session, tjs, jobs, bodies, concurrency, timeout, say, pids, namespace
             )
         finally:
-            if spy is not None:
-                stop_profiler(spy)
+            recording.end()
         peak = op.memory()["VmHWM"]
     exit_code = op.stop()
 
@@ -523,6 +456,7 @@ async def run_operator(
         all_succeeded_s=batch.succeeded - start,
         running=running,
         succeeded=succeeded,
+        way_to_running=way_to(tj_running, batch.created_at),
         jobs_all_running_s=max(job_running.values()) - start,
         jobs_all_complete_s=max(jobs.times("complete").values()) - start,
         jobs_running=jobs_running,
@@ -540,6 +474,7 @@ async def run_operator(
         cores=batch.cores,
         pipeline=batch.pipeline,
         exit_code=exit_code,
-        profile=str(profile) if spy is not None else None,
+        profile=recording.svg,
+        profile_raw=recording.raw,
         rss_timeline=batch.timeline,
     )

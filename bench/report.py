@@ -16,55 +16,16 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.floor import FloorResult
-from bench.operator_run import WRITE_VERBS, OperatorResult
+from bench import profile
 from bench.source import measured_commit
+from bench.summary import ARMS, METRICS, TITLES, cell, median_record, verdict
 
 REPORTS_DIR = Path(__file__).resolve().parent / "reports"
 MiB = 2**20
-
-#: All-Running time of the operator, as a multiple of the floor's.
-MAX_RUNNING_RATIO = 1.5
-#: Peak RSS of the operator process.
-MAX_PEAK_RSS = 250 * MiB
-#: API writes (create + patch + delete + update) per TrainingJob.
-MAX_WRITES_PER_TJ = 8.0
-
-
-@dataclass(frozen=True)
-class Config:
-    """How the run was set up."""
-
-    count: int
-    pod_delay: str
-    concurrency: int
-    workers: int
-    gpu_nodes: int
-    gpus_per_node: int
-    pods_per_node: int
-    kubernetes: str
-    cluster_up_s: float
-    profiled: bool
-    floor_cleanup_s: float | None
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target, its measurement and, when missed, why."""
-
-    name: str
-    limit: str
-    measured: str
-    passed: bool
-    why: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
@@ -109,151 +70,180 @@ def code_version() -> dict[str, Any]:
     }
 
 
-def targets(floor: FloorResult, op: OperatorResult, count: int) -> list[Target]:
-    """The three targets, each with a reason when missed."""
-    ratio = op.all_running_s / floor.all_running_s
-    ratio_why = ""
-    if ratio > MAX_RUNNING_RATIO:
-        ratio_why = (
-            f"TrainingJobs waited for their children p50 {op.children_lag.p50:.1f}s / max "
-            f"{op.children_lag.last:.1f}s, and their phase trailed their Job's pods by p50 "
-            f"{op.status_lag.p50:.1f}s / max {op.status_lag.last:.1f}s; the operator's Jobs "
-            f"were all running at {op.jobs_all_running_s:.1f}s (floor {floor.all_running_s:.1f}s); "
-            f"operator CPU {op.cpu_seconds:.0f}s in {op.wall_seconds:.0f}s "
-            f"({100 * op.cpu_seconds / op.wall_seconds:.0f}% of one core)"
-        )
-    rss_why = ""
-    if op.peak_rss_bytes >= MAX_PEAK_RSS:
-        per_tj = (op.peak_rss_bytes - op.idle_rss_bytes) / count / 1024
-        rss_why = (
-            f"idle {op.idle_rss_bytes / MiB:.0f} MiB after warm-up, +{per_tj:.0f} KiB per "
-            f"TrainingJob at {count} (caches of TrainingJobs, Jobs, pods, Services)"
-        )
-    writes = op.requests.writes / count
-    writes_why = ""
-    if writes > MAX_WRITES_PER_TJ:
-        top = sorted(
-            (
-                (n / count, f"{verb} {resource}")
-                for verb, resources in op.requests.by_verb_resource.items()
-                if verb in WRITE_VERBS
-                for resource, n in resources.items()
-            ),
-            reverse=True,
-        )
-        writes_why = "per TrainingJob: " + ", ".join(f"{what} {n:.2f}" for n, what in top)
-    return [
-        Target(
-            "all Running, operator / floor",
-            f"<= {MAX_RUNNING_RATIO}x",
-            f"{ratio:.2f}x ({op.all_running_s:.1f}s / {floor.all_running_s:.1f}s)",
-            ratio <= MAX_RUNNING_RATIO,
-            ratio_why,
-        ),
-        Target(
-            "operator peak RSS",
-            f"< {MAX_PEAK_RSS // MiB} MiB",
-            f"{op.peak_rss_bytes / MiB:.0f} MiB",
-            op.peak_rss_bytes < MAX_PEAK_RSS,
-            rss_why,
-        ),
-        Target(
-            "API writes per TrainingJob",
-            f"<= {MAX_WRITES_PER_TJ:g}",
-            f"{writes:.2f}",
-            writes <= MAX_WRITES_PER_TJ,
-            writes_why,
-        ),
-    ]
-
-
 def build(
     started: datetime,
-    config: Config,
+    config: dict[str, Any],
     host: dict[str, Any],
-    floor: FloorResult,
-    op: OperatorResult,
+    records: list[dict[str, Any]],
+    summary: dict[str, Any],
+    checks: list[dict[str, Any]],
+    profile_summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    checks = targets(floor, op, config.count)
-    return {
+    """The training report: every repetition's record, the summary and the targets."""
+    report = {
         "benchmark": "trainingjob",
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": host,
         "code": code_version(),
-        "config": dict(config.__dict__),
-        "floor": floor.as_dict(),
-        "operator": op.as_dict(config.count),
-        "ratios": {
-            "all_running": round(op.all_running_s / floor.all_running_s, 3),
-            "all_complete": round(op.all_succeeded_s / floor.all_complete_s, 3),
-            "created": round(op.created_s / floor.created_s, 3),
-        },
-        "targets": [t.as_dict() for t in checks],
-        "passed": all(t.passed for t in checks),
+        "config": config,
+        "runs": records,
+        "summary": summary,
+        "targets": checks,
+        "passed": all(t["passed"] is not False for t in checks),
+        "profile": profile_summary,
     }
+    report["file"] = report_name(report)
+    return report
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The human summary: setup, the two runs side by side, targets, where the time went."""
-    cfg, host, fl, op = report["config"], report["machine"], report["floor"], report["operator"]
-    code = report["code"]
+    """The human summary: setup, the arms side by side, targets, where the time went."""
+    cfg, host, code = report["config"], report["machine"], report["code"]
     dirty = code["operator_uncommitted"]
-    n = cfg["count"]
-    req = op["requests"]
+    n, reps = cfg["count"], cfg["reps"]
+    arms = [a for a in ARMS if a in report["summary"]]
+    order = "; ".join(
+        f"{i}: {', '.join(o)}" for i, o in enumerate(cfg.get("orders") or [], start=1)
+    )
     lines = [
         "# TrainingJob benchmark: latest run",
         "",
-        f"`python -m bench training --count {n}` (`make bench` runs N=1000), "
-        f"started {report['started_at']}.",
+        f"`python -m bench training --count {n} --reps {reps}"
+        + ("" if arms == list(ARMS) else f" --arms {','.join(arms)}")
+        + f"` (`make bench` runs N = 1000, 3 repetitions, all three arms), started "
+        f"{report['started_at']}.",
         "",
         f"- **Machine**: {host['nproc']} CPUs ({host['cpu_model']}), "
         f"{host['memory_gib']} GiB memory, load average "
         f"{' / '.join(str(x) for x in host['load_average_at_start'])} at start "
         f"(other processes on the machine count too); Python {host['python']}, "
         f"Kubernetes {cfg['kubernetes']}.",
-        f"- **Workload**: N = {n} TrainingJobs, 1 node x 1 GPU each; KWOK completes each pod "
-        f"{cfg['pod_delay']} after it runs; {cfg['gpu_nodes']} fake nodes x "
-        f"{cfg['gpus_per_node']} GPUs (max {cfg['pods_per_node']} pods each), so all pods "
-        f"run at once.",
-        f"- **Floor**: a script creating the operator's own Service + Job per run (from "
-        f"`mlops_operator.core.training.builders`), kubernetes_asyncio with dict bodies, "
-        f"{cfg['concurrency']} concurrent workers. **Operator**: `mlops-operator run "
-        f"--workers {cfg['workers']}` in a fresh namespace, the {n} TrainingJobs created "
-        f"by {cfg['concurrency']} concurrent workers."
-        + (" *Profiled with py-spy (slower).*" if cfg["profiled"] else ""),
+        f"- **Workload**: per arm N = {n} one-GPU runs created by {cfg['concurrency']} "
+        f"concurrent workers; KWOK completes each pod {cfg['pod_delay']} after it runs; "
+        f"{cfg['gpu_nodes']} fake nodes x {cfg['gpus_per_node']} GPUs, so all pods run at "
+        "once. Each arm runs in a fresh namespace; before the next arm starts, the previous "
+        "arm's controller is stopped and its namespaces are deleted and gone (its pods hold "
+        "no capacity and the namespace controller is done).",
+        "- **Arms**: *floor*: a script creating what our operator's first reconcile creates "
+        "(its Service + Job), no controller of ours. *Kubeflow peer*: training-operator "
+        f"{cfg.get('peer_version', '?')} out of cluster, `--enable-scheme=pytorchjob "
+        f"--controller-threads={cfg['workers']} --kube-api-qps={cfg.get('peer_qps', '?')} "
+        f"--kube-api-burst={cfg.get('peer_burst', '?')}`, one PyTorchJob per run (1 Master, "
+        "the same pod); it creates pods and a Service directly. *mlops-operator*: "
+        f"`mlops-operator run --workers {cfg['workers']}`, one TrainingJob per run (it "
+        "creates a Job, which creates the pod). Both controllers are warmed up with one run "
+        "in another namespace first."
+        + (" *The operator was profiled with py-spy (slower).*" if cfg.get("profiled") else ""),
+        f"- **Repetitions**: {reps}, the arms' order rotated ({order}). Each cell: median "
+        "(min-max) over the repetitions.",
         f"- **Code**: operator of commit {code['commit']}"
         + (" (`--operator-ref`, not the working tree)" if code.get("operator_ref") else "")
         + (f", with uncommitted changes to {', '.join(dirty)}" if dirty else "")
         + ".",
         "",
-        "| seconds from the first create | floor | operator | operator / floor |",
-        "|---|---:|---:|---:|",
-        f"| all created | {fl['created_s']:.1f} | {op['created_s']:.1f} "
-        f"| {report['ratios']['created']:.2f}x |",
-        f"| **all Running** (Jobs' pods ready / TrainingJob phase) | {fl['all_running_s']:.1f} "
-        f"| {op['all_running_s']:.1f} | **{report['ratios']['all_running']:.2f}x** |",
-        f"| all Complete / Succeeded | {fl['all_complete_s']:.1f} "
-        f"| {op['all_succeeded_s']:.1f} | {report['ratios']['all_complete']:.2f}x |",
-        f"| Running, p50 / p95 | {fl['running']['p50']:.1f} / {fl['running']['p95']:.1f} "
-        f"| {op['running']['p50']:.1f} / {op['running']['p95']:.1f} | |",
+        "| seconds from each arm's first create | " + " | ".join(TITLES[a] for a in arms) + " |",
+        "|---|" + "---:|" * len(arms),
+    ]
+    for key, label, decimals in METRICS:
+        cells = [cell(report["summary"][a].get(key), decimals) for a in arms]
+        if all(c == "-" for c in cells):
+            continue
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
         "",
-        *_cores_table(fl.get("cores_used") or {}, op.get("cores_used") or {}),
-        *_pipeline_table(fl.get("pipeline_s") or {}, op.get("pipeline_s") or {}),
+        "Requests are each controller's own, by its client's counter (ours: "
+        "`mlops_operator_kube_requests_total`, which leaves out kopf's watches; the peer's: "
+        "`rest_client_requests_total`, where a GET is a get, a list or a watch); the floor's "
+        "are the script's creates. CPU and peak RSS (`VmHWM`) are the controller process's, "
+        "from the first create until all runs Succeeded.",
+        "",
         "## Targets",
         "",
         "| target | limit | measured | result |",
         "|---|---|---|---|",
     ]
     for t in report["targets"]:
-        verdict = "pass" if t["passed"] else "**MISS**"
-        lines.append(f"| {t['name']} | {t['limit']} | {t['measured']} | {verdict} |")
+        lines.append(f"| {t['name']} | {t['limit']} | {t['measured']} | {verdict(t['passed'])} |")
     whys = [t for t in report["targets"] if t["why"]]
     if whys:
         lines.append("")
         lines.extend(f"- Why {t['name']} missed: {t['why']}." for t in whys)
-    lines += [
+    lines += ["", *_repetitions(report["runs"])]
+    lines += _operator_detail(report["runs"], n)
+    lines += _cores_table(report["runs"], arms)
+    if report.get("profile"):
+        lines += profile.markdown(
+            report["profile"], f"the operator, over {report['profile'].get('runs', 1)} runs"
+        )
+    caveats = []
+    overlapped = [
+        f"{r['arm']} rep {r['rep']}"
+        for r in report["runs"]
+        if r["detail"].get("running_overlapped_completion")
+    ]
+    if overlapped:
+        caveats.append(
+            "some pods completed before the last one was running in "
+            + ", ".join(overlapped)
+            + ": raise --pod-delay so 'all Running' is a state of its own"
+        )
+    slow = [f"{r['arm']} rep {r['rep']}" for r in report["runs"] if r["cleanup_s"] is None]
+    if slow:
+        caveats.append(
+            "the namespaces of " + ", ".join(slow) + " were still being deleted when the "
+            "next arm started"
+        )
+    if caveats:
+        lines += ["", *(f"- Caveat: {c}." for c in caveats)]
+    lines += ["", f"Full report: `bench/reports/{report['file']}` (git-ignored).", ""]
+    return "\n".join(lines)
+
+
+def _repetitions(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per arm and repetition, in the order they ran."""
+    lines = [
+        "## Each repetition",
         "",
-        "## Where the operator's time and requests go",
+        "| rep | # | arm | all created | all Running | all Succeeded | way to Running p50 / "
+        "p95 | CPU s | peak RSS MiB | namespace gone after (s) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(runs, key=lambda r: (r["rep"], r["position"])):
+        cpu = "-" if r["cpu_s"] is None else f"{r['cpu_s']:.1f}"
+        rss = "-" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:.0f}"
+        gone = "not gone" if r["cleanup_s"] is None else f"{r['cleanup_s']:.1f}"
+        lines.append(
+            f"| {r['rep']} | {r['position']} | {r['arm']} | {r['created_s']:.1f} "
+            f"| {r['all_running_s']:.1f} | {r['all_succeeded_s']:.1f} "
+            f"| {r['way_to_running_p50_s']:.1f} / {r['way_to_running_p95_s']:.1f} "
+            f"| {cpu} | {rss} | {gone} |"
+        )
+    return [*lines, ""]
+
+
+def _operator_detail(runs: list[dict[str, Any]], n: int) -> list[str]:
+    """Where the operator's time and requests went, in its median repetition."""
+    chosen = median_record(runs, "operator")
+    if chosen is None:
+        return []
+    op = chosen["detail"]
+    req = op["requests"]
+    floor = median_record(runs, "floor")
+    peer = median_record(runs, "peer")
+    cluster = (
+        f"- Cluster share: the operator's Jobs were all running at {op['jobs_all_running_s']:.1f}s"
+    )
+    if floor is not None:
+        cluster += f" (floor, its median repetition: {floor['all_running_s']:.1f}s)"
+    if peer is not None:
+        cluster += (
+            f"; the peer's pods were all running at {peer['detail']['pods_all_running_s']:.1f}s"
+            f" and its PyTorchJobs' Running trailed their pod by p50 "
+            f"{peer['detail']['status_lag_s']['p50']:.1f}s"
+        )
+    lines = [
+        f"## Where the operator's time and requests go (repetition {chosen['rep']}: the "
+        "median by all Running)",
         "",
         f"- Children: a TrainingJob's Job appeared p50 {op['children_lag_s']['p50']:.1f}s / "
         f"p95 {op['children_lag_s']['p95']:.1f}s / max {op['children_lag_s']['last']:.1f}s "
@@ -262,8 +252,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{op['status_lag_s']['p95']:.1f}s / max {op['status_lag_s']['last']:.1f}s after its "
         f"Job's pods were ready; Succeeded p50 {op['completion_lag_s']['p50']:.1f}s / max "
         f"{op['completion_lag_s']['last']:.1f}s after the Job completed.",
-        f"- Cluster share: the operator's Jobs were all running at "
-        f"{op['jobs_all_running_s']:.1f}s (floor: {fl['all_running_s']:.1f}s).",
+        cluster + ".",
         f"- Operator process: peak RSS {op['peak_rss_bytes'] / MiB:.0f} MiB (idle "
         f"{op['idle_rss_bytes'] / MiB:.0f} MiB), CPU {op['cpu_seconds']:.1f}s over the run "
         f"({100 * op['cpu_utilisation']:.0f}% of one core), reconciles "
@@ -292,37 +281,37 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---:|---:|",
         ]
         lines.extend(f"| {what} | {c} | {c / n:.2f} |" for what, c in changes.items())
-    caveats = []
-    if fl["running_overlapped_completion"] or op["running_overlapped_completion"]:
-        caveats.append(
-            "some pods completed before the last one was running: raise --pod-delay so "
-            "'all Running' is a state of its own"
-        )
-    if cfg["floor_cleanup_s"] is None:
-        caveats.append("the floor's namespace was still being deleted during the operator run")
-    if caveats:
-        lines += ["", *(f"- Caveat: {c}." for c in caveats)]
-    lines += ["", f"Full report: `bench/reports/{report_name(report)}` (git-ignored).", ""]
-    return "\n".join(lines)
+    lines.append("")
+    stages_op = op.get("pipeline_s") or {}
+    stages_floor = (floor or {}).get("detail", {}).get("pipeline_s") or {}
+    lines += _pipeline_table(stages_floor, stages_op)
+    return lines
 
 
-def _cores_table(floor: dict[str, float], operator: dict[str, float]) -> list[str]:
-    """CPU cores used on average during each run, by process, busiest first."""
-    names = sorted(set(floor) | set(operator), key=lambda k: -operator.get(k, 0.0))
+def _cores_table(runs: list[dict[str, Any]], arms: list[str]) -> list[str]:
+    """CPU cores used on average until all Running, by process, in each arm's median
+    repetition, busiest first."""
+    chosen = {a: median_record(runs, a) for a in arms}
+    cores = {a: (r or {}).get("detail", {}).get("cores_used") or {} for a, r in chosen.items()}
+    names = sorted(
+        {k for c in cores.values() for k in c},
+        key=lambda k: -max(c.get(k, 0.0) for c in cores.values()),
+    )
     if not names:
         return []
     lines = [
-        "| CPU cores used on average until all Running | floor | operator run |",
-        "|---|---:|---:|",
+        "| CPU cores used on average until all Running (median repetition) | "
+        + " | ".join(TITLES[a] for a in arms)
+        + " |",
+        "|---|" + "---:|" * len(arms),
     ]
     for name in names:
-        f, o = floor.get(name), operator.get(name)
+        values = [cores[a].get(name) for a in arms]
         lines.append(
-            f"| {name} | {'-' if f is None else f'{f:.2f}'} | {'-' if o is None else f'{o:.2f}'} |"
+            f"| {name} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in values) + " |"
         )
-    total_f, total_o = sum(floor.values()), sum(operator.values())
-    lines += [f"| **total** (of the machine's CPUs) | {total_f:.2f} | {total_o:.2f} |", ""]
-    return lines
+    totals = " | ".join(f"{sum(cores[a].values()):.2f}" for a in arms)
+    return [*lines, f"| **total** (of the machine's CPUs) | {totals} |", ""]
 
 
 def _pipeline_table(floor: dict[str, Any], operator: dict[str, Any]) -> list[str]:
@@ -330,7 +319,7 @@ def _pipeline_table(floor: dict[str, Any], operator: dict[str, Any]) -> list[str
     if not floor and not operator:
         return []
 
-    def cell(spread: dict[str, float] | None) -> str:
+    def stage_cell(spread: dict[str, float] | None) -> str:
         if not spread:
             return "-"
         return f"{spread['p50']:.1f} / {spread['p95']:.1f} / {spread['last']:.1f}"
@@ -340,7 +329,9 @@ def _pipeline_table(floor: dict[str, Any], operator: dict[str, Any]) -> list[str
         "|---|---:|---:|",
     ]
     for stage in list(floor) or list(operator):
-        lines.append(f"| {stage} | {cell(floor.get(stage))} | {cell(operator.get(stage))} |")
+        lines.append(
+            f"| {stage} | {stage_cell(floor.get(stage))} | {stage_cell(operator.get(stage))} |"
+        )
     return [*lines, ""]
 
 
@@ -364,13 +355,14 @@ def write(report: dict[str, Any], directory: Path = REPORTS_DIR) -> tuple[Path, 
 #: The sections of LATEST.md, in order, with the title a missing one gets.
 SECTIONS = {
     "training": "TrainingJob benchmark",
+    "cache": "TrainingJob cache test",
     "serving": "Serving benchmark",
     "retraining": "Retraining benchmark",
 }
 LATEST_TITLE = "# Benchmarks: latest runs"
 LATEST_INTRO = (
-    "`make bench` runs the three benchmarks below, each on a fresh local cluster; "
-    "`python -m bench training|serving|retraining` runs one and replaces only its own "
+    "`make bench` runs the benchmarks below, each on a fresh local cluster; "
+    "`python -m bench training|cache|serving|retraining` runs one and replaces only its own "
     "section here. This machine is shared: other processes' load is noise in every number "
     "(each section gives the load average at its start)."
 )
@@ -454,3 +446,16 @@ def code_line(report: dict[str, Any]) -> str:
         + (f", with uncommitted changes to {', '.join(dirty)}" if dirty else "")
         + "."
     )
+
+
+def latest_json(kind: str, directory: Path = REPORTS_DIR) -> dict[str, Any] | None:
+    """The newest ``<kind>-*.json`` report here (their names sort by time), or None."""
+    found = sorted(directory.glob(f"{kind}-*.json"))
+    if not found:
+        return None
+    try:
+        loaded: dict[str, Any] = json.loads(found[-1].read_text())
+    except (OSError, ValueError):
+        return None
+    loaded.setdefault("file", found[-1].name)
+    return loaded

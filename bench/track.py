@@ -177,6 +177,18 @@ class Spread:
         return {k: round(v, 2) for k, v in self.__dict__.items()}
 
 
+def lags_of(later: dict[str, float], earlier: dict[str, float]) -> Spread:
+    """Per object, ``later - earlier`` (only objects seen at both)."""
+    spread = Spread.of((later[k] - earlier[k] for k in later if k in earlier), 0.0)
+    return spread or Spread(0.0, 0.0, 0.0, 0.0)
+
+
+def way_to(reached: dict[str, float], created: dict[str, float]) -> Spread:
+    """Per run, from its create returning to its milestone (only runs seen at both): a
+    run's own way there, whenever it was submitted."""
+    return lags_of(reached, created)
+
+
 # --- what the milestones are --------------------------------------------------------------
 
 

@@ -19,6 +19,11 @@ def test_demote_moves_every_heading_one_level_down_and_nothing_else() -> None:
     assert demote("# A\ntext # not a heading\n## B") == "## A\ntext # not a heading\n### B"
 
 
+def compose_placeholder(name: str) -> str:
+    """What a section never run holds."""
+    return sections(compose({}))[name]
+
+
 def test_updating_one_section_keeps_the_others_word_for_word(tmp_path: Path) -> None:
     (tmp_path / "LATEST.md").write_text(OLD)
     update_latest("serving", "## Serving benchmark: latest run\n\nfirst", tmp_path)
@@ -27,6 +32,7 @@ def test_updating_one_section_keeps_the_others_word_for_word(tmp_path: Path) -> 
     found = sections((tmp_path / "LATEST.md").read_text())
     assert found == {
         "training": sections(OLD)["training"],
+        "cache": compose_placeholder("cache"),
         "serving": "## Serving benchmark: latest run\n\nsecond",
         "retraining": "## Retraining benchmark\n\nr",
     }
@@ -43,5 +49,6 @@ def test_a_training_report_with_its_own_title_is_demoted_into_its_section(
 
 def test_a_section_never_run_says_how_to_run_it() -> None:
     text = compose({})
+    assert "`python -m bench cache`" in sections(text)["cache"]
     assert "`python -m bench serving`" in sections(text)["serving"]
     assert "`python -m bench retraining`" in sections(text)["retraining"]
