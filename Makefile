@@ -5,7 +5,9 @@
 #   make demo-down     stop the demo's local cluster
 #   make test          everything: lint, unit, integration, e2e (on the local cluster,
 #                      or on the cluster named by KUBECONFIG when it is set)
-#   make bench         benchmarks; writes a report under bench/reports/
+#   make bench         benchmarks (TrainingJob against a floor and Kubeflow's training
+#                      operator, a 10,000-run cache test, serving, retraining); writes
+#                      bench/reports/LATEST.md
 #   make cluster-up    start the local control plane (kubeconfig: .local/cluster/kubeconfig)
 #   make cluster-down  stop it and remove its state
 #   make crds          regenerate crds/ (and the chart's copy) from the pydantic models
@@ -111,7 +113,10 @@ demo: deps
 
 demo-down: cluster-down
 
+# The Kubeflow training operator is the TrainingJob benchmark's peer: built here (cached
+# after the first time, a few minutes cold), not by `make deps`.
 bench: deps
+	bash hack/toolchain/build.sh training-operator
 	$(PY) -m bench
 
 clean: cluster-down
