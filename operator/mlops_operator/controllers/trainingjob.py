@@ -178,12 +178,14 @@ CONTROLLER = register(
             Child(JOBS, obs.job_state, "trainingjob_jobs"),
             Child(SERVICES, _service_view, "trainingjob_services"),
         ),
-        # Node counters (and the start time that comes with the first of them) wait up to
-        # 15 s for a phase or condition change to ride along with: one write less per run.
-        # Pods are counted active well before the Job counts them ready under load (tens of
-        # seconds at 1,000 runs), so 3 s saved nothing there; the phase, the conditions and
-        # every reason are still written at once, and the held counters are never lost.
+        # Node counters (and the start time that comes with the first of them) wait for a
+        # phase or condition change to ride along with, up to the re-check of a slow start:
+        # one write less per run. Under load the Job counts pods active tens of seconds
+        # before it counts them ready (3 s and 15 s holds saved nothing at 1,000 runs). The
+        # phase, the conditions and every reason are written at once, a start slower than
+        # PODS_GRACE gets its reason (a condition) within that minute, and held counters are
+        # written with it, never lost.
         volatile=frozenset({"nodes", "startTime"}),
-        hold=15.0,
+        hold=PODS_RECHECK,
     )
 )
