@@ -171,11 +171,11 @@ def test_two_writes_before_the_first_echo_keep_both_echoes_ours() -> None:
     writes.wrote(KEY, "10", Status(phase="Starting"), "11")  # the cache shows 10
     writes.wrote(KEY, "10", RUNNING, "12")  # still 10 in the cache
     assert writes.is_ours(KEY, "11")
-    assert writes.is_ours(KEY, "12")
     written = writes.status(KEY, "11")  # the cache shows our first write, not the second
     assert written is not None
     assert written.status == RUNNING
     assert written.latest == "12"
+    assert writes.is_ours(KEY, "12")
     assert writes.status(KEY, "12") is None  # caught up
 
 
@@ -193,3 +193,25 @@ def test_expectations_tell_namesakes_of_two_kinds_apart() -> None:
     expect.created(KEY, ("HorizontalPodAutoscaler", "md"))
     assert expect.awaiting(KEY, {("HorizontalPodAutoscaler", "md")})  # the Service is missing
     assert not expect.awaiting(KEY, {("HorizontalPodAutoscaler", "md"), ("Service", "md")})
+
+
+def test_the_memory_of_a_write_ends_with_its_echo() -> None:
+    writes = OwnWrites(Clock())
+    writes.wrote(KEY, "100", RUNNING, "101")
+    writes.wrote(KEY, "101", RUNNING, "102")  # again, before the first echo
+    assert writes.is_ours(KEY, "101")
+    assert writes.status(KEY, "101") is not None  # the cache still lags the second write
+    assert writes.is_ours(KEY, "102")
+    assert writes.status(KEY, "101") is None  # nothing kept: the cache is the truth now
+    assert not writes.is_ours(KEY, "102")
+    assert writes._written == {}
+
+
+def test_once_the_cache_shows_the_write_its_status_is_dropped_but_the_echo_still_known() -> None:
+    writes = OwnWrites(Clock())
+    writes.wrote(KEY, "100", RUNNING, "101")
+    assert writes.status(KEY, "101") is None  # the reconcile read the cache first
+    assert writes._written[KEY].status is None
+    assert writes.status(KEY, "100") is None  # a status once dropped is never used again
+    assert writes.is_ours(KEY, "101")
+    assert KEY not in writes._written

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
@@ -81,7 +81,9 @@ class Written:
     our writes made since (several, when we write twice before the first echo arrives)."""
 
     over: str | None
-    status: BaseModel
+    status: BaseModel | None
+    """None once the cache shows our last write: the cache holds it then (a status kept
+    per object for the operator's lifetime would double the cache's memory)."""
     made: tuple[str, ...]
 
     @property
@@ -115,9 +117,11 @@ class OwnWrites:
     def status(self, key: Key, resource_version: str | None) -> Written | None:
         """Our last write, while the cache still shows a version from before it."""
         written = self._written.get(key)
-        if written is None:
+        if written is None or written.status is None:
             return None
         if resource_version == written.latest:  # the cache has caught up with us
+            # Keep only the versions, until the echo of the write is recognised.
+            self._written[key] = replace(written, status=None)
             return None
         if resource_version == written.over or resource_version in written.made:
             return written
@@ -125,9 +129,17 @@ class OwnWrites:
         return None
 
     def is_ours(self, key: Key, resource_version: str | None) -> bool:
-        """Whether this version of the object is one our own writes made."""
+        """Whether this version of the object is one our own writes made.
+
+        The echo of our last write is the last thing to recognise: the memory of that
+        write ends with it.
+        """
         written = self._written.get(key)
-        return written is not None and resource_version in written.made
+        if written is None or resource_version not in written.made:
+            return False
+        if resource_version == written.latest:
+            del self._written[key]
+        return True
 
     def held(self, key: Key) -> float:
         """Seconds since a change was first held back (0 the first time asked)."""
