@@ -125,7 +125,8 @@ def markdown(report: dict[str, Any]) -> str:
         "arm's controller is stopped and its namespaces are deleted and gone (its pods hold "
         "no capacity and the namespace controller is done).",
         "- **Arms**: *floor*: a script creating what our operator's first reconcile creates "
-        "(its Service + Job), no controller of ours. *Kubeflow peer*: training-operator "
+        "for each run (its Job, and a headless Service where it makes one: the floor's "
+        "`create` row), no controller of ours. *Kubeflow peer*: training-operator "
         f"{cfg.get('peer_version', '?')} out of cluster, `--enable-scheme=pytorchjob "
         f"--controller-threads={cfg['workers']} --kube-api-qps={cfg.get('peer_qps', '?')} "
         f"--kube-api-burst={cfg.get('peer_burst', '?')}`, one PyTorchJob per run (1 Master, "
@@ -154,8 +155,8 @@ def markdown(report: dict[str, Any]) -> str:
         "Requests are each controller's own, by its client's counter (ours: "
         "`mlops_operator_kube_requests_total`, which leaves out kopf's watches; the peer's: "
         "`rest_client_requests_total`, where a GET is a get, a list or a watch); the floor's "
-        "are the script's creates. CPU and peak RSS (`VmHWM`) are the controller process's, "
-        "from the first create until all runs Succeeded.",
+        "are the script's creates. CPU is the controller process's from the first create until "
+        "all runs Succeeded; peak RSS is its `VmHWM` (its whole life, warm-up included).",
         "",
         "## Targets",
         "",

@@ -15,7 +15,7 @@ from typing import Any
 
 ARMS = ("floor", "peer", "operator")
 TITLES = {
-    "floor": "floor (our Service + Job, plain client)",
+    "floor": "floor (our operator's children, plain client)",
     "peer": "Kubeflow training operator",
     "operator": "mlops-operator",
 }

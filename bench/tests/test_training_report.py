@@ -169,7 +169,8 @@ def test_the_arms_stand_side_by_side_with_median_and_range(built: dict[str, Any]
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("| seconds from each arm's"))
     assert header.endswith(
-        "| floor (our Service + Job, plain client) | Kubeflow training operator | mlops-operator |"
+        "| floor (our operator's children, plain client) | Kubeflow training operator "
+        "| mlops-operator |"
     )
     assert (
         "| **all Running** (s) | 41.1 (39.0-45.0) | 37.3 (36.0-40.0) | 61.6 (55.0-70.0) |" in lines
