@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from mlops_operator.api import keys
 from mlops_operator.controllers import reconciler
 from mlops_operator.controllers.census import Census
-from mlops_operator.controllers.registry import CONTROLLERS, index_ids
+from mlops_operator.controllers.registry import CONTROLLERS, child_informers, index_ids
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.kube.client import Kube
 from mlops_operator.kube.events import EventSender
@@ -96,6 +96,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any)
             workers=config.workers,
             timeout=config.reconcile_timeout,
         )
+    informers = child_informers(runtime, config.namespaces or None)
+    runtime.indices.update(informers)
+    runtime.informers = list(informers.values())
+    for name, informer in informers.items():
+        runtime.tasks.append(asyncio.create_task(informer.run(), name=f"informer:{name}"))
     memo.runtime = runtime
     memo.census = Census(runtime, {"trainingjobs": "trainingjobs"})
     REGISTRY.register(memo.census)
@@ -127,11 +132,14 @@ def _reconcile_with(runtime: Runtime, ctl: reconciler.Controller[Any, Any]) -> A
 async def lead(runtime: Runtime) -> None:
     """Start acting: clear memories, queue every cached object once, run the queues.
 
-    Only once kopf has listed every index: before that a cache could hold a run without
-    its Jobs, and acting on it would flap its status. Until then the watch handlers, which
-    kopf holds until the listing is complete, fill the queues themselves.
+    Only once every cache is listed: before that a cache could hold a run without its
+    Jobs, and acting on it would create them twice or flap its status. The queues start
+    once the children's informers have listed; kopf's own indexes are listed when it first
+    calls a watch handler (``runtime.listed``), and until then those handlers, which kopf
+    holds, fill the queues themselves.
     """
     runtime.reset()
+    await runtime.children_listed()
     for ctl in CONTROLLERS:
         queue = runtime.queues[ctl.kind]
         queue.resume()

@@ -1,23 +1,28 @@
-"""The controllers of this operator, and how each becomes kopf indexes and watch handlers.
+"""The controllers of this operator, and how each becomes kopf indexes, watch handlers and
+informers.
 
 For every :class:`~mlops_operator.controllers.reconciler.Controller` registered here:
 
-- an index of the kind's objects (parsed once per change into the typed model), and one
-  index per child kind (compact views keyed by the owner's key, with the owner's uid);
-- an index of the references the kind's objects make to other objects of ours, so that a
-  change of a TrainingJob wakes the ModelDeployments that serve its model;
-- watch handlers that only enqueue keys: the object's own, its dependents', and for a child
-  the owner's (after a short settle, as children change in bursts).
+- a kopf index of the kind's objects (parsed once per change into the typed model), and a
+  watch handler that only enqueues keys: the object's own, and its dependents';
+- a kopf index of the references the kind's objects make to other objects of ours, so that
+  a change of a TrainingJob wakes the ModelDeployments that serve its model;
+- one :class:`~mlops_operator.kube.informer.Informer` per child kind (compact views keyed
+  by the owner's key, with the owner's uid), which wakes the owner when a view changes
+  (after a short settle, as children change in bursts). Children are most of the watch
+  traffic at scale, and only ever say "look at your owner again": they skip kopf's
+  per-event machinery.
 
-kopf holds every handler until all indexes are fully listed, so a reconcile never mistakes
-a cache that is still filling for a cluster without children. All handlers are ``async``:
-kopf runs plain functions in threads, and the work queues must only be touched from the
-event loop.
+kopf holds every handler until its indexes are fully listed, and the queues start only
+once every informer has listed too (:func:`~mlops_operator.controllers.operator.lead`), so
+a reconcile never mistakes a cache that is still filling for a cluster without children.
+All handlers are ``async``: kopf runs plain functions in threads, and the work queues must
+only be touched from the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -26,6 +31,7 @@ from mlops_operator.api import keys
 from mlops_operator.controllers.execute import controller_owner
 from mlops_operator.controllers.reconciler import Child, Controller, Owned, parse_object
 from mlops_operator.controllers.runtime import Key, Runtime
+from mlops_operator.kube.informer import Informer
 
 CONTROLLERS: list[Controller[Any, Any]] = []
 
@@ -35,13 +41,12 @@ def refs_index_id(ctl: Controller[Any, Any]) -> str:
 
 
 def index_ids() -> list[str]:
-    """The ids of every kopf index the registered controllers use."""
+    """The ids of every kopf index the registered controllers use (children are informers)."""
     ids: list[str] = []
     for ctl in CONTROLLERS:
         ids.append(ctl.index_id)
         if ctl.references is not None:
             ids.append(refs_index_id(ctl))
-        ids.extend(child.id for child in ctl.children)
     return ids
 
 
@@ -79,43 +84,48 @@ def register(ctl: Controller[Any, Any]) -> Controller[Any, Any]:
             return  # the echo of our own status write: nothing new to decide
         rt.queues[ctl.kind].add(key)
 
-    for child in ctl.children:
-        _register_child(ctl, child)
     return ctl
 
 
-def _register_child(ctl: Controller[Any, Any], child: Child) -> None:
-    res = child.resource
-    labels: dict[str, Any] = {
-        keys.MANAGED_BY: keys.OPERATOR,
-        keys.owner_label(ctl.kind): kopf.PRESENT,
+def child_informers(
+    rt: Runtime, namespaces: Sequence[str] | None
+) -> dict[str, Informer[Key, Owned]]:
+    """One informer per child kind of every controller, by the child's id."""
+    return {
+        child.id: _child_informer(rt, ctl, child, namespaces)
+        for ctl in CONTROLLERS
+        for child in ctl.children
     }
-    labels.update(child.labels or {})
 
-    def owner(namespace: str | None, body: Mapping[str, Any]) -> tuple[Key, str] | None:
-        ref = controller_owner(body.get("metadata") or {})
+
+def _child_informer(
+    rt: Runtime, ctl: Controller[Any, Any], child: Child, namespaces: Sequence[str] | None
+) -> Informer[Key, Owned]:
+    selector = [f"{keys.MANAGED_BY}={keys.OPERATOR}", keys.owner_label(ctl.kind)]
+    selector += [f"{k}={v}" for k, v in (child.labels or {}).items()]
+
+    def index(body: Mapping[str, Any]) -> tuple[Key, Owned] | None:
+        meta = body.get("metadata") or {}
+        ref = controller_owner(meta)
         if ref is None or ref.get("kind") != ctl.kind:
             return None
-        return Key(ctl.kind, namespace or "", str(ref.get("name"))), str(ref.get("uid"))
-
-    @kopf.index(res.group, res.version, res.plural, id=child.id, labels=labels)
-    async def children(
-        namespace: str | None, name: str, body: kopf.Body, **_: Any
-    ) -> dict[Key, Owned] | None:
-        found = owner(namespace, body)
-        view = child.view(body) if found else None
-        if found is None or view is None:
+        view = child.view(body)
+        if view is None:
             return None
-        return {found[0]: Owned(name, found[1], view)}
+        owner = Key(ctl.kind, str(meta.get("namespace") or ""), str(ref.get("name")))
+        return owner, Owned(str(meta.get("name")), str(ref.get("uid")), view)
 
-    @kopf.on.event(res.group, res.version, res.plural, id=f"{child.id}_changed", labels=labels)
-    async def child_changed(
-        namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
-    ) -> None:
-        memo.runtime.listed = True
-        found = owner(namespace, body)
-        if found is not None:
-            memo.runtime.queues[ctl.kind].add(found[0], child.settle)
+    def changed(owner: Key) -> None:
+        rt.queues[ctl.kind].add(owner, child.settle)
+
+    return Informer(
+        rt.kube,
+        child.resource,
+        index=index,
+        changed=changed,
+        labels=",".join(selector),
+        namespaces=namespaces,
+    )
 
 
 def wake_dependents(rt: Runtime, key: Key) -> None:

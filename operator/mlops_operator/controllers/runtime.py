@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from mlops_operator.kube.client import Kube
 from mlops_operator.kube.events import EventSender
+from mlops_operator.kube.informer import Informer
 from mlops_operator.kube.workqueue import WorkQueue
 from mlops_operator.settings import Settings
 
@@ -161,7 +162,8 @@ class Runtime:
 
     kube: Kube
     settings: Settings
-    indices: Mapping[str, Any]  # kopf indexes by id, read-only views kept live by kopf
+    #: The caches by id: kopf indexes of our kinds, informers of the children.
+    indices: dict[str, Mapping[Any, Any]]
     events: EventSender
     queues: dict[str, WorkQueue[Key]] = field(default_factory=dict)
     expectations: Expectations = field(default_factory=Expectations)
@@ -180,6 +182,13 @@ class Runtime:
     #: When this process last started acting (monotonic): a restarted or newly elected
     #: replica spreads periodic work (drift queries) over the interval from then on.
     since: float = field(default_factory=time.monotonic)
+
+    #: The children's informers: the queues start only once all have listed.
+    informers: list[Informer[Any, Any]] = field(default_factory=list)
+
+    async def children_listed(self) -> None:
+        """Wait until every informer has listed its objects once."""
+        await asyncio.gather(*(informer.listed.wait() for informer in self.informers))
 
     def index(self, name: str) -> Mapping[Any, Any]:
         index: Mapping[Any, Any] = self.indices[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubernetes_asyncio import client as k8s
@@ -19,6 +20,14 @@ from mlops_operator.kube.resources import Resource
 from mlops_operator.observability.metrics import API_REQUESTS
 
 MERGE_PATCH = "application/merge-patch+json"
+VERBS = {
+    "create": "POST",
+    "get": "GET",
+    "list": "GET",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "update": "PUT",
+}
 USER_AGENT = "mlops-operator"
 
 
@@ -103,14 +112,52 @@ class Kube:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """Send one request; return the decoded body or raise :class:`ApiError`."""
-        method = {
-            "create": "POST",
-            "get": "GET",
-            "list": "GET",
-            "patch": "PATCH",
-            "delete": "DELETE",
-            "update": "PUT",
-        }[verb]
+        response = await self._send(verb, resource, path, body, query, content_type, self.timeout)
+        raw = await response.read()
+        # Without preloading, the transport hands back error responses instead of raising.
+        if not 200 <= response.status < 300:
+            raise _api_error(response.status, response.reason, raw, response.headers)
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    async def watch(
+        self,
+        resource: Resource,
+        path: str,
+        query: list[tuple[str, str]],
+        *,
+        read_timeout: float,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request (``query`` has ``watch=true``), as they arrive.
+
+        Ends when the server ends the watch; a silence longer than ``read_timeout`` (no
+        event, no bookmark) raises TimeoutError, so a dead connection is never waited on.
+        """
+        response = await self._send(
+            "watch", resource, path, None, query, "application/json", (self.timeout, read_timeout)
+        )
+        try:
+            if not 200 <= response.status < 300:
+                raw = await response.read()
+                raise _api_error(response.status, response.reason, raw, response.headers)
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            response.release()
+
+    async def _send(
+        self,
+        verb: str,
+        resource: Resource,
+        path: str,
+        body: Any,
+        query: list[tuple[str, str]] | None,
+        content_type: str,
+        limits: float | tuple[float, float],
+    ) -> Any:
+        """One request on the authenticated transport; the response, not yet read."""
+        method = "GET" if verb == "watch" else VERBS[verb]
         code = "error"
         api = self._api
         headers = {
@@ -131,20 +178,15 @@ class Kube:
                 headers=headers,
                 body=body,
                 _preload_content=False,
-                _request_timeout=self.timeout,
+                _request_timeout=limits,  # seconds in all, or (to connect, between reads)
             )
             code = str(response.status)
-            raw = await response.read()
         except ApiException as exc:
             code = str(exc.status)
             raise _api_error(int(exc.status or 0), exc.reason, exc.body, exc.headers) from None
         finally:
             API_REQUESTS.labels(verb, resource.plural, code).inc()
-        # Without preloading, the transport hands back error responses instead of raising.
-        if not 200 <= response.status < 300:
-            raise _api_error(response.status, response.reason, raw, response.headers)
-        data: dict[str, Any] = json.loads(raw)
-        return data
+        return response
 
     async def create(
         self, resource: Resource, namespace: str, body: dict[str, Any]

@@ -20,9 +20,18 @@ class Resource:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def base(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+    def collection(self, namespace: str | None) -> str:
+        """The objects of one namespace, or with None of every namespace."""
+        if namespace is None:
+            return f"{self.base}/{self.plural}"
+        return self.path(namespace)
+
     def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        path = f"{self.base}/namespaces/{namespace}/{self.plural}"
         if name is not None:
             path += f"/{name}"
         if subresource is not None:
