@@ -32,9 +32,9 @@ def test_counters_alone_wait_up_to_the_hold_then_are_written() -> None:
     clock = Clock()
     rt = runtime(clock)
     ctl = trainingjob.CONTROLLER
-    assert ctl.hold == 60.0
-    assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 60.0
-    clock.now += 45
+    assert ctl.hold == 300.0
+    assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 300.0
+    clock.now += 285
     assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 15.0
     clock.now += 15
     assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 0.0  # held long enough: write
@@ -44,7 +44,7 @@ def test_a_phase_change_is_written_at_once_and_carries_the_counters() -> None:
     clock = Clock()
     rt = runtime(clock)
     ctl = trainingjob.CONTROLLER
-    assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 60.0
+    assert _hold(rt, ctl, KEY, PENDING, COUNTED) == 300.0
     clock.now += 5
     assert _hold(rt, ctl, KEY, PENDING, RUNNING) == 0.0
 
@@ -56,7 +56,7 @@ def test_a_write_ends_the_hold_so_the_next_counters_wait_afresh() -> None:
     _hold(rt, ctl, KEY, PENDING, COUNTED)
     clock.now += 50
     rt.writes.wrote(KEY, "1", TrainingJobStatus(), "2")
-    assert _hold(rt, ctl, KEY, RUNNING, {**RUNNING, "nodes": {"active": 0}}) == 60.0
+    assert _hold(rt, ctl, KEY, RUNNING, {**RUNNING, "nodes": {"active": 0}}) == 300.0
 
 
 def test_nothing_to_write_is_never_held() -> None:
