@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from mlops_operator.controllers.reconciler import Unparsable
 from mlops_operator.controllers.runtime import Runtime
 from mlops_operator.observability.metrics import PREFIX
 
@@ -47,11 +46,7 @@ class Census(Collector):
             try:
                 for store in list(self._runtime.index(index).values()):
                     for obj in list(store):
-                        if isinstance(obj, Unparsable):
-                            phases["Unparsable"] += 1
-                        else:
-                            phase = obj.status.phase
-                            phases[phase.value if phase is not None else "Unknown"] += 1
+                        phases[obj.phase or "Unknown"] += 1
             except RuntimeError:
                 continue
             return phases

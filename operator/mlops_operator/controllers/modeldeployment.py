@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops_operator.api.modeldeployment import ModelDeployment, ModelDeploymentStatus
-from mlops_operator.controllers.reconciler import Child, Controller, Unparsable
-from mlops_operator.controllers.registry import register
+from mlops_operator.controllers.reconciler import Child, Controller, Unparsable, parsed
+from mlops_operator.controllers.registry import controller, register
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.core import serving
 from mlops_operator.core.invalid import not_ready, write_failed
@@ -40,12 +40,13 @@ def references(md: ModelDeployment) -> Iterable[tuple[str, str]]:
         yield "RetrainPolicy", model.retrain_policy_ref.name
 
 
-def cached(rt: Runtime, index: str, key: Key) -> Any:
+def cached(rt: Runtime, key: Key) -> Any:
     """The parsed object of ``key`` in one of our kinds' caches; None if absent or invalid."""
-    entries = rt.alive(key, rt.index(index).get(key))
+    ctl = controller(key.kind)
+    entries = rt.alive(key, rt.index(ctl.index_id).get(key))
     # Two entries: one deleted while a watch was down, and its namesake; the newer is real.
-    entries.sort(key=lambda e: e.metadata.creation_timestamp or datetime.min.replace(tzinfo=UTC))
-    found = entries[-1] if entries else None
+    entries.sort(key=lambda e: e.created)
+    found = parsed(ctl, entries[-1]) if entries else None
     return None if isinstance(found, Unparsable) else found
 
 
@@ -55,13 +56,9 @@ async def observe(
     model = md.spec.model
     trainingjob = policy = None
     if model.training_job_ref is not None:
-        trainingjob = cached(
-            rt, "trainingjobs", _ref(key, "TrainingJob", model.training_job_ref.name)
-        )
+        trainingjob = cached(rt, _ref(key, "TrainingJob", model.training_job_ref.name))
     if model.retrain_policy_ref is not None:
-        policy = cached(
-            rt, "retrainpolicies", _ref(key, "RetrainPolicy", model.retrain_policy_ref.name)
-        )
+        policy = cached(rt, _ref(key, "RetrainPolicy", model.retrain_policy_ref.name))
     deployments: tuple[obs.DeploymentState, ...] = children["modeldeployment_deployments"]
     by_variant = {d.variant: d for d in deployments}
     hpas = children["modeldeployment_hpas"]

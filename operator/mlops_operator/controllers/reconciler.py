@@ -20,9 +20,11 @@ Rules the skeleton keeps for every kind:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -59,6 +61,62 @@ class Unparsable:
     metadata: ObjectMeta
     status: BaseModel
     error: InvalidSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """One object of our kinds in a kopf index, kept compact until a reconcile reads it.
+
+    A parsed model costs about 8 KB per object (every sub-model and its bookkeeping); its
+    JSON, without ``managedFields``, about 1.3 KB. At 10,000 TrainingJobs that is the
+    difference between fitting the chart's memory limit and not, so the cache keeps the
+    JSON and :func:`parsed` builds the model when a reconcile (or a dependent) reads it.
+    """
+
+    uid: str
+    resource_version: str
+    created: str
+    """``creationTimestamp`` as the API server wrote it (RFC 3339 sorts as text)."""
+    phase: str | None
+    """``status.phase``, for counting by phase without a parse."""
+    raw: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Cached:
+        plain = to_plain(body)
+        meta = plain.setdefault("metadata", {})
+        meta.pop("managedFields", None)  # the API server's bookkeeping, often the bulk
+        annotations = meta.get("annotations") or {}
+        annotations.pop(LAST_APPLIED, None)  # a second copy of the spec
+        return cls(
+            uid=str(meta.get("uid") or ""),
+            resource_version=str(meta.get("resourceVersion") or ""),
+            created=str(meta.get("creationTimestamp") or ""),
+            phase=(plain.get("status") or {}).get("phase"),
+            raw=json.dumps(plain, separators=(",", ":")).encode(),
+        )
+
+
+#: What ``kubectl apply`` (client-side) keeps in an annotation: the whole applied object.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+#: Parsed models kept for reuse: a key is often reconciled several times at one version
+#: (requeues, a dependent's read), and parsing is most of a small reconcile's CPU.
+PARSED_CACHE = 512
+
+
+def parsed(ctl: Controller[Any, Any], cached: Cached) -> Any:
+    """The typed model (or :class:`Unparsable`) of a cached object; shared, never mutate."""
+    _MODELS.setdefault(ctl.index_id, (ctl.model, ctl.status_model))
+    return _parsed(ctl.index_id, cached.raw)
+
+
+_MODELS: dict[str, tuple[type[CustomResource], type[BaseModel]]] = {}
+
+
+@lru_cache(maxsize=PARSED_CACHE)
+def _parsed(index_id: str, raw: bytes) -> Any:
+    model, status_model = _MODELS[index_id]
+    return _parse(model, status_model, json.loads(raw))
 
 
 @dataclass(frozen=True)
@@ -133,13 +191,19 @@ class Controller(Generic[M, S]):
 
 def parse_object(ctl: Controller[Any, Any], body: Mapping[str, Any]) -> Any:
     """The typed model of ``body``, or an :class:`Unparsable` that keeps its status."""
+    return _parse(ctl.model, ctl.status_model, body)
+
+
+def _parse(
+    model: type[CustomResource], status_model: type[BaseModel], body: Mapping[str, Any]
+) -> Any:
     try:
-        return parse(ctl.model, body)
+        return parse(model, body)
     except InvalidSpec as error:
         try:
-            status = ctl.status_model.model_validate(to_plain(body.get("status") or {}))
+            status = status_model.model_validate(to_plain(body.get("status") or {}))
         except ValueError:
-            status = ctl.status_model()
+            status = status_model()
         meta = ObjectMeta.model_validate(to_plain(body.get("metadata") or {}))
         return Unparsable(meta, status, error)
 
@@ -153,7 +217,7 @@ async def current(rt: Runtime, ctl: Controller[Any, Any], key: Key) -> Any:
     """
     entries = rt.alive(key, rt.index(ctl.index_id).get(key))
     if len(entries) <= 1:
-        return entries[0] if entries else None
+        return parsed(ctl, entries[0]) if entries else None
     return await _fresh(rt, ctl, key)
 
 

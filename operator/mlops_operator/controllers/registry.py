@@ -29,7 +29,7 @@ import kopf
 
 from mlops_operator.api import keys
 from mlops_operator.controllers.execute import controller_owner
-from mlops_operator.controllers.reconciler import Child, Controller, Owned, parse_object
+from mlops_operator.controllers.reconciler import Cached, Child, Controller, Owned, parse_object
 from mlops_operator.controllers.runtime import Key, Runtime
 from mlops_operator.kube.informer import Informer
 
@@ -50,6 +50,11 @@ def index_ids() -> list[str]:
     return ids
 
 
+def controller(kind: str) -> Controller[Any, Any]:
+    """The registered controller of ``kind``."""
+    return next(ctl for ctl in CONTROLLERS if ctl.kind == kind)
+
+
 def register(ctl: Controller[Any, Any]) -> Controller[Any, Any]:
     """Add a controller: its kopf indexes and handlers are registered now, at import."""
     CONTROLLERS.append(ctl)
@@ -57,7 +62,7 @@ def register(ctl: Controller[Any, Any]) -> Controller[Any, Any]:
 
     @kopf.index(res.group, res.version, res.plural, id=ctl.index_id)
     async def objects(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> Any:
-        return {Key(ctl.kind, namespace or "", name): parse_object(ctl, body)}
+        return {Key(ctl.kind, namespace or "", name): Cached.of(body)}
 
     if ctl.references is not None:
         refs = ctl.references

@@ -196,7 +196,7 @@ class Runtime:
 
     def alive(self, key: Key, entries: Any) -> list[Any]:
         """The cached objects of ``key`` the API server has not told us are gone."""
-        return [e for e in entries or () if (key, e.metadata.uid) not in self.gone]
+        return [e for e in entries or () if (key, e.uid) not in self.gone]
 
     def forget(self, key: Key) -> None:
         """Drop everything remembered about ``key`` (the object is gone, or not ours)."""
