@@ -6,7 +6,9 @@ pinned in ``hack/toolchain/training-operator``, built by ``hack/toolchain/build.
 training-operator`` into the toolchain cache) runs out of cluster as a new user would run
 it, with its own flags: only the PyTorchJob scheme, no leader election, loopback metrics
 and probes, as many controller threads as our operator has workers, and client rate
-limits raised far above what a run needs (our operator has none). Its webhook is never
+limits raised far above what a run needs (our operator has none). Its logging stays as
+its Deployment manifest leaves it (zap's development mode: debug lines per reconcile). Its
+webhook is never
 registered (nothing calls it), but its certificate rotator needs the namespace
 ``kubeflow`` with the Secret ``training-operator-webhook-cert`` and a certificate pair in
 the fixed ``/tmp/k8s-webhook-server/serving-certs``.
@@ -177,7 +179,9 @@ def pytorchjob(run: str, pod_delay: str) -> dict[str, Any]:
             if k in trainer
         }
     )
-    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    # No restartPolicy in the pod: the replica's ("Never", as our Job's pod) is what the
+    # training operator puts there, and it logs a warning per pod that has its own.
+    pod: dict[str, Any] = {"containers": [container]}
     for key in ("securityContext", "tolerations"):
         if key in ours:
             pod[key] = copy.deepcopy(ours[key])

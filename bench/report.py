@@ -89,7 +89,8 @@ def build(
         "runs": records,
         "summary": summary,
         "targets": checks,
-        "passed": all(t["passed"] is not False for t in checks),
+        # The cache test's targets shown here count in its own verdict.
+        "passed": all(t["passed"] is not False for t in checks if "source" not in t),
         "profile": profile_summary,
     }
     report["file"] = report_name(report)

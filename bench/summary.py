@@ -199,7 +199,8 @@ def targets(
 ) -> list[dict[str, Any]]:
     """The targets of issue "TrainingJob at scale", on the medians over repetitions; a
     target whose arms did not run is ``passed: None`` (not measured). ``cache`` is the
-    cache test's report (its own targets are taken over, marked with its file)."""
+    cache test's report: its own targets are taken over, marked with its file as
+    ``source`` (they count in the cache test's verdict, not again in this one)."""
     out = [
         _ratio_target(
             "all Running: operator / Kubeflow peer",
@@ -257,8 +258,11 @@ def targets(
             for name, limit in CACHE_TARGET_NAMES
         ]
     else:
-        source = f" (`{cache.get('file', 'cache')}`)"
-        out += [{**t, "measured": t["measured"] + source} for t in cache["targets"]]
+        name = cache.get("file", "cache")
+        out += [
+            {**t, "measured": f"{t['measured']} (`{name}`)", "source": name}
+            for t in cache["targets"]
+        ]
     return out
 
 

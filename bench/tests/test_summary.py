@@ -267,3 +267,4 @@ def test_the_training_targets_take_over_the_cache_tests_and_name_its_file() -> N
     assert len(taken) == 2
     assert all(t["measured"].endswith("(`cache-20261201T190000Z.json`)") for t in taken)
     assert [t["passed"] for t in taken] == [False, False]
+    assert [t["source"] for t in taken] == ["cache-20261201T190000Z.json"] * 2

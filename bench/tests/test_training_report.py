@@ -161,6 +161,24 @@ def test_the_report_is_one_json_document_with_every_run(built: dict[str, Any]) -
     assert built["file"] == "trainingjob-20261201T190000Z.json"
     assert len(built["runs"]) == 9
     assert built["passed"] is False  # the numbers miss
+
+
+def test_the_cache_tests_targets_do_not_decide_the_training_verdict(
+    built: dict[str, Any],
+) -> None:
+    cache = [t for t in built["targets"] if t.get("source")]
+    assert [t["passed"] for t in cache] == [True, True]
+    passing = [{**t, "passed": True} for t in built["targets"] if not t.get("source")]
+    failing_cache = [{**t, "passed": False} for t in cache]
+    again = report.build(
+        datetime(2026, 12, 1, tzinfo=UTC),
+        built["config"],
+        built["machine"],
+        built["runs"],
+        built["summary"],
+        passing + failing_cache,
+    )
+    assert again["passed"] is True
     assert built["summary"]["peer"]["all_running_s"]["median"] == 37.3
 
 
