@@ -253,6 +253,7 @@ def run(args: Any, say: Callable[[str], None]) -> bool:
         timeout=args.timeout or 900.0,
     )
     started, load = datetime.now(UTC), os.getloadavg()
+    code = code_version()  # the working tree the operator will run, not at the end
     wanted = profiling(args, "operator-profile-cache")
     with bench_cluster(None, say) as info:
         op = OperatorProcess(
@@ -280,7 +281,7 @@ def run(args: Any, say: Callable[[str], None]) -> bool:
         "benchmark": "cache",
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(load),
-        "code": code_version(),
+        "code": code,
         "config": {
             **cfg.__dict__,
             "kubernetes": info.versions.get("kubernetes", "?"),

@@ -78,13 +78,16 @@ def build(
     summary: dict[str, Any],
     checks: list[dict[str, Any]],
     profile_summary: dict[str, Any] | None = None,
+    code: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The training report: every repetition's record, the summary and the targets."""
+    """The training report: every repetition's record, the summary and the targets.
+    ``code`` is :func:`code_version` taken when the benchmark started (the working tree
+    may change during a long run); now, if not given."""
     report = {
         "benchmark": "trainingjob",
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": host,
-        "code": code_version(),
+        "code": code or code_version(),
         "config": config,
         "runs": records,
         "summary": summary,

@@ -156,7 +156,15 @@ def profile_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     """The TrainingJob benchmark; whether no target was missed."""
     from bench import peer
-    from bench.report import build, latest_json, machine, markdown, update_latest, write_json
+    from bench.report import (
+        build,
+        code_version,
+        latest_json,
+        machine,
+        markdown,
+        update_latest,
+        write_json,
+    )
 
     cfg = Settings(
         count=args.count or 1000,
@@ -170,6 +178,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     )
     started = datetime.now(UTC)
     load = os.getloadavg()
+    code = code_version()  # the operator started later runs the working tree of now
     # Before any cluster: the floor must create what the operator would.
     workload.check_children_match_operator(cfg.pod_delay, workload.defaults())
     if "peer" in cfg.arms:
@@ -202,7 +211,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
             r["detail"].get("profile") or r["detail"].get("profile_raw") for r in records
         ),
     }
-    report = build(started, config, machine(load), records, stats, checks, profile_summary(records))
+    report = build(
+        started, config, machine(load), records, stats, checks, profile_summary(records), code
+    )
     json_path = write_json(report, "trainingjob")
     text = markdown(report)
     latest = update_latest("training", text)
