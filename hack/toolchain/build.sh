@@ -8,7 +8,8 @@
 # Manifest-only components (the Gateway API CRDs) are downloaded, not built, and
 # their YAML files copied to $cache/<component>-<version>/.
 #
-# Usage: build.sh [component ...]   (default: all)
+# Usage: build.sh [component ...]   (default: all but training-operator, which only the
+#        benchmark needs: `make bench` builds it)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -171,5 +172,5 @@ build_component() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform prometheus kueue training-operator)
+[ ${#components[@]} -gt 0 ] || components=(gateway-api gopher-lua etcd kwok helm kubernetes kube-score kubeconform prometheus kueue)
 for c in "${components[@]}"; do build_component "$c"; done
