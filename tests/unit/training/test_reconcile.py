@@ -438,6 +438,14 @@ def test_run_created_suspended_creates_a_suspended_job() -> None:
     plan = reconcile(tj, Observed(service=True), T0, D)
     assert plan.creates[0].manifest["spec"]["suspend"] is True
     assert plan.patches == []
+    # One Event: it never had pods to stop.
+    assert plan.events == [
+        Event(
+            "Normal",
+            "Created",
+            "created attempt 1 (2 nodes x 4 GPUs, framework pytorch), suspended",
+        )
+    ]
 
 
 def test_generation_is_recorded_in_status_and_conditions() -> None:

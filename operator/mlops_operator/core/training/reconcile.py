@@ -450,7 +450,9 @@ def _show(
         now,
     )
     if previous != outcome.phase:
-        if suspended:
+        # A run created suspended has never had pods: its Created Event says so instead
+        # (one Event per run, not two, when thousands are created suspended at once).
+        if suspended and previous is not None:
             plan.events.append(Event("Normal", "Suspended", "suspended: pods stopped"))
         elif previous is P.SUSPENDED:
             plan.events.append(Event("Normal", "Resumed", "resumed"))
@@ -746,6 +748,8 @@ def _created_message(tj: TrainingJob) -> str:
     shape = f"{spec.nodes} node{'s' if spec.nodes > 1 else ''}"
     if spec.gpus_per_node:
         shape += f" x {spec.gpus_per_node} GPU{'s' if spec.gpus_per_node > 1 else ''}"
+    if spec.suspend:
+        return f"created attempt 1 ({shape}, framework {spec.framework.value}), suspended"
     return f"started attempt 1 ({shape}, framework {spec.framework.value})"
 
 
