@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import cpu, pipeline, profile, workload
+from bench import cpu, pipeline, profile, runtime, workload
 from bench.kube import Kube, create_namespace, resource_path, run_concurrently
 from bench.process import Controller, ControllerDied
 from bench.track import (
@@ -72,8 +71,8 @@ class OperatorProcess(Controller):
     def start(self) -> None:
         """Start it in its own session, so a Ctrl-C reaches only us and we stop it."""
         self.metrics_port, self.health_port = free_ports(2)
-        script = Path(sys.executable).with_name("mlops-operator")
-        argv = [str(script)] if script.exists() else [sys.executable, "-m", "mlops_operator"]
+        # As it ships: only its runtime dependencies importable (see bench/runtime.py).
+        argv = [str(runtime.python()), "-m", "mlops_operator"]
         argv += [
             "run",
             "--metrics-port",
@@ -85,7 +84,9 @@ class OperatorProcess(Controller):
         ]
         for namespace in self.namespaces:
             argv += ["--namespace", namespace]
-        self.popen(argv, {**os.environ, "KUBECONFIG": str(self.kubeconfig)})
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env["PYTHONPATH"] = str(runtime.source())
+        self.popen(argv, env)
 
     async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float) -> None:  # noqa: ASYNC109
         await self.wait_answering(session, f"http://127.0.0.1:{self.health_port}/healthz", timeout)
