@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench import runtime
 
 
@@ -17,6 +15,6 @@ def test_the_runtime_dependencies_are_the_projects_without_the_dev_extras() -> N
     assert "pytest" not in names
 
 
-def test_the_operator_source_is_the_tree_the_benchmark_imports(tmp_path: Path) -> None:
+def test_the_operator_source_is_the_tree_the_benchmark_imports() -> None:
     source = runtime.source()
     assert (source / "mlops_operator" / "__main__.py").exists()
