@@ -763,6 +763,7 @@ def test_helm_install_and_the_operator_runs_on_its_rbac(
         wait_for(lambda: holder() == identity, 30, f"the Lease held (log: {operator.log})")
         tj = yaml.safe_load((REPO / "examples" / "trainingjob-single-gpu.yaml").read_text())
         tj["spec"]["ttlSecondsAfterFinished"] = 1  # the operator deletes it: delete rights
+        tj["spec"]["framework"] = "pytorch"  # a rendezvous: it creates its Service too
         kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(tj))
 
         def gone() -> bool:
