@@ -83,6 +83,25 @@ async def test_the_cache_follows_creates_changes_and_deletes(
         await kube.close()
 
 
+async def listed_once(kube: Kube, namespace: str) -> list[str]:
+    """The groups a fresh informer finds once listed; it is stopped again."""
+    informer: Informer[str, tuple[str, str]] = Informer(
+        kube,
+        CONFIGMAPS,
+        index=index,
+        changed=lambda _: None,
+        labels="informer-test=yes",
+        namespaces=[namespace],
+    )
+    task = asyncio.create_task(informer.run())
+    try:
+        await asyncio.wait_for(informer.listed.wait(), 10)
+        return sorted(informer)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_restarted_informer_relists_what_changed_while_it_was_away(
     kubeconfig: str, namespace: str
 ) -> None:
@@ -90,33 +109,9 @@ async def test_a_restarted_informer_relists_what_changed_while_it_was_away(
     try:
         for name, group in [("one", "a"), ("two", "b")]:
             await kube.create(CONFIGMAPS, namespace, configmap(name, group, "1"))
-        first: Informer[str, tuple[str, str]] = Informer(
-            kube,
-            CONFIGMAPS,
-            index=index,
-            changed=lambda _: None,
-            labels="informer-test=yes",
-            namespaces=[namespace],
-        )
-        task = asyncio.create_task(first.run())
-        await asyncio.wait_for(first.listed.wait(), 10)
-        assert sorted(first) == ["a", "b"]
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        assert await listed_once(kube, namespace) == ["a", "b"]
 
         await kube.delete(CONFIGMAPS, namespace, "two")  # while no one watches
-        second: Informer[str, tuple[str, str]] = Informer(
-            kube,
-            CONFIGMAPS,
-            index=index,
-            changed=lambda _: None,
-            labels="informer-test=yes",
-            namespaces=[namespace],
-        )
-        task = asyncio.create_task(second.run())
-        await asyncio.wait_for(second.listed.wait(), 10)
-        assert sorted(second) == ["a"]
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        assert await listed_once(kube, namespace) == ["a"]
     finally:
         await kube.close()
