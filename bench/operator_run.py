@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,22 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
-from bench import cpu, pipeline, profile, runtime, workload
-from bench.kube import Kube, create_namespace, resource_path, run_concurrently
+from bench import process, profile, runtime, workload
+from bench.arm import Arm, measure
+from bench.kube import Kube, create_namespace, resource_path
 from bench.process import Controller, ControllerDied
+from bench.process import delta as delta
+from bench.process import sample_memory as sample_memory
+from bench.process import samples as samples
 from bench.track import (
     Spread,
     Tracker,
     job_progress,
     lags_of,
     owning_run,
-    report_progress,
     status_changes,
-    tracking,
     trainingjob_progress,
-    way_to,
 )
 from localcluster.ports import free_ports
 from mlops_operator import API_VERSION
@@ -47,8 +46,6 @@ from mlops_operator import API_VERSION
 REQUESTS_METRIC = "mlops_operator_kube_requests_total"
 RECONCILES_METRIC = "mlops_operator_reconcile_total"
 WRITE_VERBS = frozenset({"create", "patch", "delete", "update"})
-#: Seconds without a new request after which the operator counts as idle.
-QUIET = 3.0
 
 
 #: Kept for callers that catch it by this name.
@@ -93,23 +90,6 @@ class OperatorProcess(Controller):
 
 
 # --- metrics --------------------------------------------------------------------------------
-
-
-def samples(text: str, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """Every sample of one counter, keyed by its sorted labels."""
-    out: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == metric:
-                out[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
-
-
-def delta(
-    before: dict[tuple[tuple[str, str], ...], float],
-    after: dict[tuple[tuple[str, str], ...], float],
-) -> dict[tuple[tuple[str, str], ...], float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
 @dataclass(frozen=True)
@@ -227,24 +207,8 @@ async def wait_quiet(
     limit: float,
     metric: str = REQUESTS_METRIC,
 ) -> str:
-    """Wait until the controller sent no request for :data:`QUIET` seconds (by its request
-    counter ``metric``); its metrics then.
-
-    Trailing writes (the Event after the last status, a held-back counter update) land
-    after the last run looks finished; counting before them would flatter it.
-    """
-    deadline = time.monotonic() + limit
-    text = await op.scrape(session)
-    last, since = samples(text, metric), time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        text = await op.scrape(session)
-        now = samples(text, metric)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= QUIET:
-            break
-    return text
+    """:func:`bench.process.wait_quiet`, by our operator's request counter unless told."""
+    return await process.wait_quiet(op, session, limit, metric)
 
 
 async def warm_up(
@@ -268,18 +232,6 @@ async def warm_up(
             await asyncio.sleep(0.25)
 
 
-async def sample_memory(
-    op: Controller, timeline: list[tuple[float, int]], start: float, every: float = 1.0
-) -> None:
-    """Record VmRSS every ``every`` seconds until cancelled (the peak is VmHWM anyway)."""
-    while True:
-        try:
-            timeline.append((time.monotonic() - start, op.memory()["VmRSS"]))
-        except (OSError, KeyError):
-            return
-        await asyncio.sleep(every)
-
-
 def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
     """py-spy recording the operator's flame graph until stopped (SIGINT makes it write
     ``out``); see :mod:`bench.profile` for collapsed stacks too."""
@@ -298,96 +250,6 @@ def count_log_problems(path: Path) -> int:
         return 0
     markers = ('"level": "warning"', '"level": "error"', '"level": "critical"', "Traceback")
     return sum(1 for line in text.splitlines() if any(m in line for m in markers))
-
-
-@dataclass
-class _Batch:
-    """Raw measurements of one batch, in monotonic time."""
-
-    start: float
-    created: float
-    running: float
-    succeeded: float
-    wall: float
-    cpu: float
-    cores: dict[str, float]
-    pipeline: dict[str, dict[str, float] | None]
-    baseline: str
-    final: str
-    timeline: list[tuple[float, int]]
-    created_at: dict[str, float]
-
-
-async def _batch(
-    kube: Kube,
-    op: OperatorProcess,
-    session: aiohttp.ClientSession,
-    tjs: Tracker,
-    jobs: Tracker,
-    bodies: list[dict[str, Any]],
-    concurrency: int,
-    timeout: float,  # noqa: ASYNC109
-    say: Callable[[str], None],
-    pids: dict[str, int],
-    namespace: str,
-) -> _Batch:
-    """Create the TrainingJobs at once and follow them until all Succeeded."""
-    count = len(bodies)
-    created_at: dict[str, float] = {}
-
-    async def create(body: dict[str, Any]) -> None:
-        await kube.create(tjs.path, body)
-        created_at[body["metadata"]["name"]] = time.monotonic()
-
-    baseline = await wait_quiet(op, session, 30.0)
-    timeline: list[tuple[float, int]] = []
-    async with tracking(tjs, jobs):
-        cpu_before = op.cpu_seconds()
-        machine_before = cpu.Snapshot.take(pids)
-        start = time.monotonic()
-        sampler = asyncio.create_task(sample_memory(op, timeline, start))
-        progress = asyncio.create_task(
-            report_progress(
-                say, lambda: f"operator: TrainingJobs {tjs.progress()} | Jobs {jobs.progress()}"
-            )
-        )
-        try:
-            await op.guard(run_concurrently(bodies, create, concurrency))
-            created = time.monotonic()
-            say(f"operator: {count} TrainingJobs created in {created - start:.1f}s")
-            running = await op.guard(tjs.wait("running", timeout))
-            # CPU while the cluster and the operator work; the pods' run time is idle.
-            cores = cpu.usage(machine_before, cpu.Snapshot.take(pids), running - start)
-            say(f"operator: all {count} TrainingJobs Running after {running - start:.1f}s")
-            await jobs.wait("running", 10.0)
-            stages = await pipeline.stages(kube, namespace, jobs.times("running"))
-            succeeded = await op.guard(tjs.wait("succeeded", timeout))
-            say(f"operator: all {count} TrainingJobs Succeeded after {succeeded - start:.1f}s")
-            # The Jobs got there first; their trackers only need to catch up on events.
-            await jobs.wait("running", 10.0)
-            await jobs.wait("complete", 10.0)
-        finally:
-            progress.cancel()
-            sampler.cancel()
-        wall = time.monotonic() - start
-        used = op.cpu_seconds() - cpu_before
-    final = await wait_quiet(op, session, 30.0)
-    # Kept for digging (reconcile time histogram, queue depth): .local/bench/operator.metrics
-    op.log_path.with_suffix(".metrics").write_text(final)
-    return _Batch(
-        start,
-        created,
-        running,
-        succeeded,
-        wall,
-        used,
-        cores,
-        stages,
-        baseline,
-        final,
-        timeline,
-        created_at,
-    )
 
 
 async def run_operator(
@@ -414,68 +276,34 @@ async def run_operator(
     jobs_path = resource_path("batch/v1", "jobs", namespace)
     tjs = Tracker(kube, tjs_path, trainingjob_progress, count, keep_statuses=True)
     jobs = Tracker(kube, jobs_path, job_progress, count, key=owning_run)
-
-    async with aiohttp.ClientSession() as session:
-        op.start()
-        say(f"operator: pid {op.pid}, log {op.log_path}")
-        await op.wait_healthy(session, 60.0)
-        await warm_up(kube, op, warm_namespace, 90.0)
-        idle_rss = op.memory()["VmRSS"]
-        say(f"operator: warmed up; idle RSS {idle_rss / 2**20:.0f} MiB")
-        recording = profile.Recording.begin(op.pid, profiling or profile.Profiling())
-        if profiling and profiling.on and not recording.recorded:
-            say("operator: py-spy not found; running without a profile")
-        try:
-            pids = {**pids, "mlops-operator": op.pid, "bench": os.getpid()}
-            batch = await _batch(
-                kube, op, session, tjs, jobs, bodies, concurrency, timeout, say, pids, namespace
-            )
-        finally:
-            recording.end()
-        peak = op.memory()["VmHWM"]
-    exit_code = op.stop()
-
-    start = batch.start
-    tj_running, tj_succeeded = tjs.times("running"), tjs.times("succeeded")
-    job_running = jobs.times("running")
-    running = Spread.of(tj_running.values(), start)
-    succeeded = Spread.of(tj_succeeded.values(), start)
-    jobs_running = Spread.of(job_running.values(), start)
-    assert running is not None
-    assert succeeded is not None
-    assert jobs_running is not None
-    requests = delta(
-        samples(batch.baseline, REQUESTS_METRIC), samples(batch.final, REQUESTS_METRIC)
+    arm = Arm(
+        name="operator",
+        controller=op,
+        who="",
+        process="mlops-operator",
+        runs=tjs,
+        runs_title="TrainingJobs",
+        children=jobs,
+        children_title="Jobs",
+        metric=REQUESTS_METRIC,
+        ready=op.wait_healthy,
+        warm_up=lambda: warm_up(kube, op, warm_namespace, 90.0),
+        pipeline_namespace=namespace,
     )
-    reconciles = delta(
-        samples(batch.baseline, RECONCILES_METRIC), samples(batch.final, RECONCILES_METRIC)
-    )
+    batch = await measure(arm, kube, bodies, concurrency, timeout, say, pids, profiling)
+    assert batch.pipeline is not None
+    reconciles = batch.counts(RECONCILES_METRIC)
     return OperatorResult(
         namespace=namespace,
-        created_s=batch.created - start,
-        all_running_s=batch.running - start,
-        all_succeeded_s=batch.succeeded - start,
-        running=running,
-        succeeded=succeeded,
-        way_to_running=way_to(tj_running, batch.created_at),
-        jobs_all_running_s=max(job_running.values()) - start,
-        jobs_all_complete_s=max(jobs.times("complete").values()) - start,
-        jobs_running=jobs_running,
-        children_lag=lags(jobs.times("created"), tjs.times("created")),
-        status_lag=lags(tj_running, job_running),
-        completion_lag=lags(tj_succeeded, jobs.times("complete")),
-        peak_rss_bytes=peak,
-        idle_rss_bytes=idle_rss,
-        cpu_seconds=batch.cpu,
-        wall_seconds=batch.wall,
-        requests=Requests.of(requests),
+        **batch.common(tjs, jobs),
+        jobs_all_running_s=max(jobs.times("running").values()) - batch.start,
+        jobs_all_complete_s=max(jobs.times("complete").values()) - batch.start,
+        jobs_running=batch.spread(jobs.times("running")),
+        requests=Requests.of(batch.counts(REQUESTS_METRIC)),
         reconciles={dict(k).get("result", "?"): int(v) for k, v in reconciles.items()},
         log_problems=count_log_problems(op.log_path),
         status_changes=dict(status_changes(tjs.statuses.values()).most_common()),
-        cores=batch.cores,
         pipeline=batch.pipeline,
-        exit_code=exit_code,
-        profile=recording.svg,
-        profile_raw=recording.raw,
-        rss_timeline=batch.timeline,
+        profile=batch.recording.svg,
+        profile_raw=batch.recording.raw,
     )

@@ -42,7 +42,8 @@ from typing import Any
 
 import aiohttp
 
-from bench import cpu, workload
+from bench import workload
+from bench.arm import Arm, measure
 from bench.cluster import kubectl
 from bench.kube import (
     ApiError,
@@ -50,11 +51,9 @@ from bench.kube import (
     create_namespace,
     namespace_path,
     resource_path,
-    run_concurrently,
 )
-from bench.operator_run import delta, sample_memory, samples, wait_quiet
 from bench.process import Controller
-from bench.track import Spread, Tracker, lags_of, report_progress, tracking, way_to
+from bench.track import Spread, Tracker
 from localcluster import paths
 from localcluster.gatewayapi import cache_root
 from localcluster.ports import free_ports
@@ -442,81 +441,27 @@ async def run_peer(
     pods = Tracker(
         kube, resource_path("v1", "pods", namespace), pod_progress, count, key=owning_job
     )
-    created_at: dict[str, float] = {}
-
-    async def create(body: dict[str, Any]) -> None:
-        await kube.create(jobs.path, body)
-        created_at[body["metadata"]["name"]] = time.monotonic()
-
-    async with aiohttp.ClientSession() as session:
-        peer.start()
-        say(f"peer: training-operator pid {peer.pid}, log {peer.log_path}")
-        await peer.wait_ready(session, 60.0)
-        await warm_up(kube, peer, warm_namespace, 90.0)
-        idle_rss = peer.memory()["VmRSS"]
-        say(f"peer: warmed up; idle RSS {idle_rss / 2**20:.0f} MiB")
-        baseline = await wait_quiet(peer, session, 30.0, REQUESTS_METRIC)
-        timeline: list[tuple[float, int]] = []
-        pids = {**pids, "training-operator": peer.pid, "bench": os.getpid()}
-        async with tracking(jobs, pods):
-            cpu_before = peer.cpu_seconds()
-            machine_before = cpu.Snapshot.take(pids)
-            start = time.monotonic()
-            sampler = asyncio.create_task(sample_memory(peer, timeline, start))
-            progress = asyncio.create_task(
-                report_progress(
-                    say, lambda: f"peer: PyTorchJobs {jobs.progress()} | pods {pods.progress()}"
-                )
-            )
-            try:
-                await peer.guard(run_concurrently(bodies, create, concurrency))
-                created = time.monotonic()
-                say(f"peer: {count} PyTorchJobs created in {created - start:.1f}s")
-                running = await peer.guard(jobs.wait("running", timeout))
-                cores = cpu.usage(machine_before, cpu.Snapshot.take(pids), running - start)
-                say(f"peer: all {count} PyTorchJobs Running after {running - start:.1f}s")
-                succeeded = await peer.guard(jobs.wait("succeeded", timeout))
-                say(f"peer: all {count} PyTorchJobs Succeeded after {succeeded - start:.1f}s")
-                await pods.wait("running", 10.0)
-                await pods.wait("complete", 10.0)
-            finally:
-                progress.cancel()
-                sampler.cancel()
-            wall = time.monotonic() - start
-            used = peer.cpu_seconds() - cpu_before
-        final = await wait_quiet(peer, session, 30.0, REQUESTS_METRIC)
-        peer.log_path.with_suffix(".metrics").write_text(final)
-        peak = peer.memory()["VmHWM"]
-    exit_code = peer.stop()
-
-    job_running, job_succeeded = jobs.times("running"), jobs.times("succeeded")
-    pod_running = pods.times("running")
-    running_spread = Spread.of(job_running.values(), start)
-    succeeded_spread = Spread.of(job_succeeded.values(), start)
-    assert running_spread is not None
-    assert succeeded_spread is not None
-    counts = delta(samples(baseline, REQUESTS_METRIC), samples(final, REQUESTS_METRIC))
+    arm = Arm(
+        name="peer",
+        controller=peer,
+        who="training-operator ",
+        process="training-operator",
+        runs=jobs,
+        runs_title="PyTorchJobs",
+        children=pods,
+        children_title="pods",
+        metric=REQUESTS_METRIC,
+        ready=peer.wait_ready,
+        warm_up=lambda: warm_up(kube, peer, warm_namespace, 90.0),
+    )
+    batch = await measure(arm, kube, bodies, concurrency, timeout, say, pids)
+    counts = batch.counts(REQUESTS_METRIC)
     return PeerResult(
         namespace=namespace,
-        created_s=created - start,
-        all_running_s=running - start,
-        all_succeeded_s=succeeded - start,
-        running=running_spread,
-        succeeded=succeeded_spread,
-        way_to_running=way_to(job_running, created_at),
-        pods_all_running_s=max(pod_running.values()) - start,
-        pods_all_complete_s=max(pods.times("complete").values()) - start,
-        children_lag=lags_of(pods.times("created"), jobs.times("created")),
-        status_lag=lags_of(job_running, pod_running),
-        completion_lag=lags_of(job_succeeded, pods.times("complete")),
-        peak_rss_bytes=peak,
-        idle_rss_bytes=idle_rss,
-        cpu_seconds=used,
-        wall_seconds=wall,
+        **batch.common(jobs, pods),
+        pods_all_running_s=max(pods.times("running").values()) - batch.start,
+        pods_all_complete_s=max(pods.times("complete").values()) - batch.start,
         requests=requests_by_verb(counts),
         requests_by_code=requests_by_code(counts),
-        cores=cores,
         log_errors=count_log_errors(peer.log_path),
-        exit_code=exit_code,
-        rss_timeline=timeline,
     )

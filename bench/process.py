@@ -12,13 +12,18 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
+
+#: Seconds without a new request after which a controller counts as idle.
+QUIET = 3.0
 
 
 class ControllerDied(RuntimeError):
@@ -50,6 +55,10 @@ class Controller:
     proc: subprocess.Popen[bytes] | None
     log_path: Path
     metrics_port: int
+
+    def start(self) -> None:
+        """Start the process (with :meth:`popen`)."""
+        raise NotImplementedError
 
     def popen(self, argv: list[str], env: dict[str, str]) -> None:
         """Start ``argv`` in its own session (a Ctrl-C reaches only us, and we stop it),
@@ -129,3 +138,61 @@ class Controller:
                 self.check_alive()
         finally:
             task.cancel()
+
+
+# --- its metrics and memory, over a batch ------------------------------------------------------
+
+
+def samples(text: str, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of one counter, keyed by its sorted labels."""
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == metric:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def delta(
+    before: dict[tuple[tuple[str, str], ...], float],
+    after: dict[tuple[tuple[str, str], ...], float],
+) -> dict[tuple[tuple[str, str], ...], float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+
+
+async def wait_quiet(
+    op: Controller,
+    session: aiohttp.ClientSession,
+    limit: float,
+    metric: str,
+) -> str:
+    """Wait until the controller sent no request for :data:`QUIET` seconds (by its request
+    counter ``metric``); its metrics then.
+
+    Trailing writes (the Event after the last status, a held-back counter update) land
+    after the last run looks finished; counting before them would flatter it.
+    """
+    deadline = time.monotonic() + limit
+    text = await op.scrape(session)
+    last, since = samples(text, metric), time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        text = await op.scrape(session)
+        now = samples(text, metric)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= QUIET:
+            break
+    return text
+
+
+async def sample_memory(
+    op: Controller, timeline: list[tuple[float, int]], start: float, every: float = 1.0
+) -> None:
+    """Record VmRSS every ``every`` seconds until cancelled (the peak is VmHWM anyway)."""
+    while True:
+        try:
+            timeline.append((time.monotonic() - start, op.memory()["VmRSS"]))
+        except (OSError, KeyError):
+            return
+        await asyncio.sleep(every)
