@@ -26,6 +26,19 @@ from bench.process import Controller, delta, sample_memory, samples, wait_quiet
 from bench.track import Spread, Tracker, lags_of, report_progress, tracking, way_to
 
 
+@dataclass(frozen=True)
+class Work:
+    """What every arm of the training benchmark is given alike."""
+
+    count: int
+    pod_delay: str
+    concurrency: int
+    timeout: float
+    say: Callable[[str], None]
+    #: The cluster's processes, for the cores used.
+    pids: Mapping[str, int]
+
+
 @dataclass
 class Arm:
     """What one arm's controller, runs and children are called and where they are."""
@@ -52,6 +65,66 @@ class Arm:
     #: Where the pipeline's stages are taken once all runs are running (our operator's
     #: Jobs: :mod:`bench.pipeline`); None for none.
     pipeline_namespace: str | None = None
+
+
+@dataclass(kw_only=True)
+class ArmResult:
+    """What both controller arms measure. Seconds from the first create; spreads are over
+    the N runs."""
+
+    namespace: str
+    created_s: float
+    all_running_s: float
+    all_succeeded_s: float
+    running: Spread
+    succeeded: Spread
+    #: Per run, from its create returning to its Running (phase or condition).
+    way_to_running: Spread
+    #: Per run, from its create to its children's creation being seen.
+    children_lag: Spread
+    #: Per run, its Running after its children were seen running.
+    status_lag: Spread
+    #: Per run, its Succeeded after its children were seen complete.
+    completion_lag: Spread
+    peak_rss_bytes: int
+    idle_rss_bytes: int
+    cpu_seconds: float
+    wall_seconds: float
+    cores: dict[str, float]
+    exit_code: int | None = None
+    rss_timeline: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def overlapped(self) -> bool:
+        return self.succeeded.first < self.all_running_s
+
+    def times_dict(self) -> dict[str, Any]:
+        """The runs' times, as ``as_dict`` starts."""
+        return {
+            "namespace": self.namespace,
+            "created_s": round(self.created_s, 2),
+            "all_running_s": round(self.all_running_s, 2),
+            "all_succeeded_s": round(self.all_succeeded_s, 2),
+            "running": self.running.as_dict(),
+            "succeeded": self.succeeded.as_dict(),
+            "way_to_running": self.way_to_running.as_dict(),
+            "running_overlapped_completion": self.overlapped,
+        }
+
+    def process_dict(self) -> dict[str, Any]:
+        """The lags and the process's memory and CPU, as ``as_dict`` goes on."""
+        return {
+            "children_lag_s": self.children_lag.as_dict(),
+            "status_lag_s": self.status_lag.as_dict(),
+            "completion_lag_s": self.completion_lag.as_dict(),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "idle_rss_bytes": self.idle_rss_bytes,
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "cpu_utilisation": round(self.cpu_seconds / self.wall_seconds, 3),
+        }
+
+    def timeline(self) -> list[tuple[float, int]]:
+        return [(round(t, 1), b) for t, b in self.rss_timeline]
 
 
 @dataclass
@@ -113,14 +186,12 @@ async def measure(
     arm: Arm,
     kube: Kube,
     bodies: list[dict[str, Any]],
-    concurrency: int,
-    timeout: float,  # noqa: ASYNC109
-    say: Callable[[str], None],
-    pids: Mapping[str, int],
+    work: Work,
     profiling: profile.Profiling | None = None,
 ) -> Batch:
     """Start the controller, warm it up, create the runs at once, follow them to the end,
     stop it. The caller stops it too (also when this raises)."""
+    concurrency, timeout, say = work.concurrency, work.timeout, work.say
     c, runs, children = arm.controller, arm.runs, arm.children
     count = len(bodies)
     created_at: dict[str, float] = {}
@@ -140,7 +211,7 @@ async def measure(
         if profiling and profiling.on and not recording.recorded:
             say(f"{arm.name}: py-spy not found; running without a profile")
         try:
-            pids = {**pids, arm.process: c.pid, "bench": os.getpid()}
+            pids = {**work.pids, arm.process: c.pid, "bench": os.getpid()}
             baseline = await wait_quiet(c, session, 30.0, arm.metric)
             timeline: list[tuple[float, int]] = []
             stages: dict[str, dict[str, float] | None] | None = None

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bench import cpu, pipeline, workload
+from bench.arm import Work
 from bench.kube import Kube, create_namespace, resource_path, run_concurrently
 from bench.track import (
     Spread,
@@ -73,15 +73,12 @@ class FloorResult:
 async def run_floor(
     kube: Kube,
     namespace: str,
-    count: int,
-    pod_delay: str,
-    concurrency: int,
-    timeout: float,  # noqa: ASYNC109
-    say: Callable[[str], None],
-    pids: Mapping[str, int],
+    work: Work,
 ) -> FloorResult:
     """Create each run's children (today a Service and a Job) and wait until every Job
     ran and completed."""
+    count, pod_delay, concurrency = work.count, work.pod_delay, work.concurrency
+    timeout, say = work.timeout, work.say
     await create_namespace(kube, namespace)
     training = workload.defaults()
     runs = [
@@ -104,7 +101,7 @@ async def run_floor(
             report_progress(say, lambda: f"floor: Jobs {tracker.progress()}")
         )
         try:
-            pids = {**pids, "bench": os.getpid()}
+            pids = {**work.pids, "bench": os.getpid()}
             cpu_before = cpu.Snapshot.take(pids)
             start = time.monotonic()
             await run_concurrently(runs, create, concurrency)

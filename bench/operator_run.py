@@ -17,15 +17,14 @@ import asyncio
 import os
 import subprocess
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench import process, profile, runtime, workload
-from bench.arm import Arm, measure
+from bench.arm import Arm, ArmResult, Work, measure
 from bench.kube import Kube, create_namespace, resource_path
 from bench.process import Controller, ControllerDied
 from bench.process import delta as delta
@@ -121,63 +120,28 @@ class Requests:
 # --- the run --------------------------------------------------------------------------------
 
 
-@dataclass
-class OperatorResult:
-    """Seconds from the first TrainingJob create; spreads are over the N runs."""
+@dataclass(kw_only=True)
+class OperatorResult(ArmResult):
+    """Ours: its runs are TrainingJobs, their children Jobs (and the Jobs' pods)."""
 
-    namespace: str
-    created_s: float
-    all_running_s: float
-    all_succeeded_s: float
-    running: Spread
-    succeeded: Spread
-    #: Per run, from its create returning to phase Running.
-    way_to_running: Spread
     jobs_all_running_s: float
     jobs_all_complete_s: float
     jobs_running: Spread
-    children_lag: Spread
-    status_lag: Spread
-    completion_lag: Spread
-    peak_rss_bytes: int
-    idle_rss_bytes: int
-    cpu_seconds: float
-    wall_seconds: float
     requests: Requests
     reconciles: dict[str, int]
     log_problems: int
     status_changes: dict[str, int]
-    cores: dict[str, float]
     pipeline: dict[str, dict[str, float] | None]
-    exit_code: int | None = None
     profile: str | None = None
     profile_raw: str | None = None
-    rss_timeline: list[tuple[float, int]] = field(default_factory=list)
-
-    @property
-    def overlapped(self) -> bool:
-        return self.succeeded.first < self.all_running_s
 
     def as_dict(self, count: int) -> dict[str, Any]:
         return {
-            "namespace": self.namespace,
-            "created_s": round(self.created_s, 2),
-            "all_running_s": round(self.all_running_s, 2),
-            "all_succeeded_s": round(self.all_succeeded_s, 2),
-            "running": self.running.as_dict(),
-            "succeeded": self.succeeded.as_dict(),
-            "way_to_running": self.way_to_running.as_dict(),
-            "running_overlapped_completion": self.overlapped,
+            **self.times_dict(),
             "jobs_all_running_s": round(self.jobs_all_running_s, 2),
             "jobs_all_complete_s": round(self.jobs_all_complete_s, 2),
             "jobs_running": self.jobs_running.as_dict(),
-            "children_lag_s": self.children_lag.as_dict(),
-            "status_lag_s": self.status_lag.as_dict(),
-            "completion_lag_s": self.completion_lag.as_dict(),
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "idle_rss_bytes": self.idle_rss_bytes,
-            "cpu_seconds": round(self.cpu_seconds, 2),
-            "cpu_utilisation": round(self.cpu_seconds / self.wall_seconds, 3),
+            **self.process_dict(),
             "requests": {
                 "total": self.requests.total,
                 "writes": self.requests.writes,
@@ -194,7 +158,7 @@ class OperatorResult:
             "exit_code": self.exit_code,
             "profile": self.profile,
             "profile_raw": self.profile_raw,
-            "rss_timeline": [(round(t, 1), b) for t, b in self.rss_timeline],
+            "rss_timeline": self.timeline(),
         }
 
 
@@ -257,12 +221,7 @@ async def run_operator(
     op: OperatorProcess,
     namespace: str,
     warm_namespace: str,
-    count: int,
-    pod_delay: str,
-    concurrency: int,
-    timeout: float,  # noqa: ASYNC109
-    say: Callable[[str], None],
-    pids: Mapping[str, int],
+    work: Work,
     profiling: profile.Profiling | None = None,
 ) -> OperatorResult:
     """Start the operator, warm it up, create ``count`` TrainingJobs, follow them to the end.
@@ -271,7 +230,8 @@ async def run_operator(
     """
     await create_namespace(kube, namespace)
     await create_namespace(kube, warm_namespace)
-    bodies = [workload.trainingjob(workload.name(i), pod_delay) for i in range(count)]
+    count = work.count
+    bodies = [workload.trainingjob(workload.name(i), work.pod_delay) for i in range(count)]
     tjs_path = resource_path(API_VERSION, workload.PLURAL, namespace)
     jobs_path = resource_path("batch/v1", "jobs", namespace)
     tjs = Tracker(kube, tjs_path, trainingjob_progress, count, keep_statuses=True)
@@ -290,7 +250,7 @@ async def run_operator(
         warm_up=lambda: warm_up(kube, op, warm_namespace, 90.0),
         pipeline_namespace=namespace,
     )
-    batch = await measure(arm, kube, bodies, concurrency, timeout, say, pids, profiling)
+    batch = await measure(arm, kube, bodies, work, profiling)
     assert batch.pipeline is not None
     reconciles = batch.counts(RECONCILES_METRIC)
     return OperatorResult(

@@ -35,15 +35,15 @@ import re
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench import workload
-from bench.arm import Arm, measure
+from bench.arm import Arm, ArmResult, Work, measure
 from bench.cluster import kubectl
 from bench.kube import (
     ApiError,
@@ -53,7 +53,7 @@ from bench.kube import (
     resource_path,
 )
 from bench.process import Controller
-from bench.track import Spread, Tracker
+from bench.track import Tracker
 from localcluster import paths
 from localcluster.gatewayapi import cache_root
 from localcluster.ports import free_ports
@@ -317,40 +317,15 @@ class PeerProcess(Controller):
 # --- the run ---------------------------------------------------------------------------------
 
 
-@dataclass
-class PeerResult:
-    """Seconds from the first PyTorchJob create; spreads are over the N runs."""
+@dataclass(kw_only=True)
+class PeerResult(ArmResult):
+    """The training operator's: its runs are PyTorchJobs, their children its pods."""
 
-    namespace: str
-    created_s: float
-    all_running_s: float
-    all_succeeded_s: float
-    running: Spread
-    succeeded: Spread
-    #: Per run, from its create returning to its Running condition.
-    way_to_running: Spread
     pods_all_running_s: float
     pods_all_complete_s: float
-    #: Per run, from its PyTorchJob's create to its pod's creation being seen.
-    children_lag: Spread
-    #: Per run, Running condition after its pod was seen ready.
-    status_lag: Spread
-    #: Per run, Succeeded condition after its pod was seen Succeeded.
-    completion_lag: Spread
-    peak_rss_bytes: int
-    idle_rss_bytes: int
-    cpu_seconds: float
-    wall_seconds: float
     requests: dict[str, int]
     requests_by_code: dict[str, int]
-    cores: dict[str, float]
     log_errors: int
-    exit_code: int | None = None
-    rss_timeline: list[tuple[float, int]] = field(default_factory=list)
-
-    @property
-    def overlapped(self) -> bool:
-        return self.succeeded.first < self.all_running_s
 
     def as_dict(self, count: int) -> dict[str, Any]:
         total = sum(self.requests.values())
@@ -358,23 +333,10 @@ class PeerResult:
             n for v, n in self.requests.items() if v in ("create", "update", "patch", "delete")
         )
         return {
-            "namespace": self.namespace,
-            "created_s": round(self.created_s, 2),
-            "all_running_s": round(self.all_running_s, 2),
-            "all_succeeded_s": round(self.all_succeeded_s, 2),
-            "running": self.running.as_dict(),
-            "succeeded": self.succeeded.as_dict(),
-            "way_to_running": self.way_to_running.as_dict(),
-            "running_overlapped_completion": self.overlapped,
+            **self.times_dict(),
             "pods_all_running_s": round(self.pods_all_running_s, 2),
             "pods_all_complete_s": round(self.pods_all_complete_s, 2),
-            "children_lag_s": self.children_lag.as_dict(),
-            "status_lag_s": self.status_lag.as_dict(),
-            "completion_lag_s": self.completion_lag.as_dict(),
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "idle_rss_bytes": self.idle_rss_bytes,
-            "cpu_seconds": round(self.cpu_seconds, 2),
-            "cpu_utilisation": round(self.cpu_seconds / self.wall_seconds, 3),
+            **self.process_dict(),
             "requests": {
                 "total": total,
                 "writes": writes,
@@ -386,7 +348,7 @@ class PeerResult:
             "cores_used": self.cores,
             "log_errors": self.log_errors,
             "exit_code": self.exit_code,
-            "rss_timeline": [(round(t, 1), b) for t, b in self.rss_timeline],
+            "rss_timeline": self.timeline(),
         }
 
 
@@ -424,19 +386,15 @@ async def run_peer(
     peer: PeerProcess,
     namespace: str,
     warm_namespace: str,
-    count: int,
-    pod_delay: str,
-    concurrency: int,
-    timeout: float,  # noqa: ASYNC109
-    say: Callable[[str], None],
-    pids: Mapping[str, int],
+    work: Work,
 ) -> PeerResult:
     """Start the training operator, warm it up, create ``count`` PyTorchJobs, follow them
     to the end. The caller stops ``peer`` (also when this raises)."""
     await prepare(kube)
     await create_namespace(kube, namespace)
     await create_namespace(kube, warm_namespace)
-    bodies = [pytorchjob(workload.name(i), pod_delay) for i in range(count)]
+    count = work.count
+    bodies = [pytorchjob(workload.name(i), work.pod_delay) for i in range(count)]
     jobs = Tracker(kube, resource_path(API_VERSION, PLURAL, namespace), pytorchjob_progress, count)
     pods = Tracker(
         kube, resource_path("v1", "pods", namespace), pod_progress, count, key=owning_job
@@ -454,7 +412,7 @@ async def run_peer(
         ready=peer.wait_ready,
         warm_up=lambda: warm_up(kube, peer, warm_namespace, 90.0),
     )
-    batch = await measure(arm, kube, bodies, concurrency, timeout, say, pids)
+    batch = await measure(arm, kube, bodies, work)
     counts = batch.counts(REQUESTS_METRIC)
     return PeerResult(
         namespace=namespace,

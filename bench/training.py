@@ -68,50 +68,27 @@ async def _arm(
     say: Callable[[str], None],
 ) -> tuple[dict[str, Any], list[str]]:
     """One arm once: its result's ``as_dict()`` and the namespaces it used."""
+    from bench.arm import Work
     from bench.floor import run_floor
     from bench.operator_run import OperatorProcess, run_operator
     from bench.peer import PeerProcess, run_peer
 
     ns, warm = namespaces(arm, rep)
+    work = Work(cfg.count, cfg.pod_delay, cfg.concurrency, cfg.timeout, say, pids)
     if arm == "floor":
-        floor = await run_floor(
-            kube, ns, cfg.count, cfg.pod_delay, cfg.concurrency, cfg.timeout, say, pids
-        )
+        floor = await run_floor(kube, ns, work)
         return floor.as_dict(), [ns]
     if arm == "peer":
         peer = PeerProcess(kubeconfig, cfg.workers, WORK_DIR / f"peer-r{rep}.log")
         try:
-            result = await run_peer(
-                kube,
-                peer,
-                ns,
-                warm,
-                cfg.count,
-                cfg.pod_delay,
-                cfg.concurrency,
-                cfg.timeout,
-                say,
-                pids,
-            )
+            result = await run_peer(kube, peer, ns, warm, work)
         finally:
             peer.stop()
         return result.as_dict(cfg.count), [ns, warm]
     op = OperatorProcess(kubeconfig, (ns, warm), cfg.workers, WORK_DIR / f"operator-r{rep}.log")
     try:
         profiling = cfg.profiling.named(f"r{rep}") if cfg.profiling.on else None
-        outcome = await run_operator(
-            kube,
-            op,
-            ns,
-            warm,
-            cfg.count,
-            cfg.pod_delay,
-            cfg.concurrency,
-            cfg.timeout,
-            say,
-            pids,
-            profiling,
-        )
+        outcome = await run_operator(kube, op, ns, warm, work, profiling)
     finally:
         op.stop()
     return outcome.as_dict(cfg.count), [ns, warm]
