@@ -17,8 +17,8 @@ from bench.summary import (
     summarize,
     targets,
 )
-
-MiB = 2**20
+from bench.tests import details
+from bench.tests.details import MiB, floor_detail, peer_detail
 
 
 def test_the_order_rotates_so_each_arm_runs_once_in_each_position() -> None:
@@ -55,54 +55,16 @@ def test_cell_shows_the_spread_only_when_there_is_one() -> None:
     assert cell(None) == "-"
 
 
-def spread(p50: float, p95: float) -> dict[str, float]:
-    return {"first": 0.1, "p50": p50, "p95": p95, "last": p95 + 1}
-
-
-def floor_detail(running: float) -> dict[str, Any]:
-    return {
-        "namespace": "bench-floor-r1",
-        "created_s": 20.0,
-        "all_running_s": running,
-        "all_complete_s": running + 120,
-        "way_to_running": spread(5.0, 9.0),
-        "requests": 2000,
-    }
-
-
-def peer_detail(running: float, cpu: float, by_verb: dict[str, int]) -> dict[str, Any]:
-    return {
-        "namespace": "bench-peer-r1",
-        "created_s": 15.0,
-        "all_running_s": running,
-        "all_succeeded_s": running + 121,
-        "way_to_running": spread(4.0, 8.0),
-        "cpu_seconds": cpu,
-        "peak_rss_bytes": 102 * MiB,
-        "idle_rss_bytes": 60 * MiB,
-        "requests": {"by_verb": by_verb},
-    }
-
-
 def operator_detail(running: float, cpu: float, writes: int) -> dict[str, Any]:
-    return {
-        "namespace": "bench-operator-r1",
-        "created_s": 16.0,
-        "all_running_s": running,
-        "all_succeeded_s": running + 125,
-        "way_to_running": spread(6.0, 12.0),
-        "cpu_seconds": cpu,
-        "peak_rss_bytes": 169 * MiB,
-        "idle_rss_bytes": 110 * MiB,
-        "requests": {
-            "by_verb_resource": {
-                "create": {"jobs": 1000, "services": 1000, "events": 2000},
-                "patch": {"trainingjobs": writes - 4000},
-                "list": {"pods": 1000},
-                "get": {"jobs": 50},
-            }
-        },
+    requests = {
+        "by_verb_resource": {
+            "create": {"jobs": 1000, "services": 1000, "events": 2000},
+            "patch": {"trainingjobs": writes - 4000},
+            "list": {"pods": 1000},
+            "get": {"jobs": 50},
+        }
     }
+    return details.operator_detail(running, cpu, requests)
 
 
 def test_a_record_per_arm_counts_requests_per_run_by_verb() -> None:

@@ -10,80 +10,59 @@ import pytest
 
 from bench import report
 from bench.summary import cache_targets, record, summarize, targets
-
-MiB = 2**20
-
-
-def spread(p50: float, p95: float, last: float | None = None) -> dict[str, float]:
-    return {"first": 0.1, "p50": p50, "p95": p95, "last": p95 + 1 if last is None else last}
+from bench.tests.details import MiB, floor_detail, operator_detail, peer_detail, spread
 
 
 def floor(running: float) -> dict[str, Any]:
-    return {
-        "namespace": "bench-floor-r1",
-        "created_s": 20.0,
-        "all_running_s": running,
-        "all_complete_s": running + 120,
-        "way_to_running": spread(5.0, 9.0),
-        "requests": 2000,
-        "running_overlapped_completion": False,
-        "cores_used": {"kube-apiserver": 0.8, "other processes": 0.1},
-        "pipeline_s": {"job controller": spread(1.0, 2.0)},
-    }
+    return floor_detail(
+        running,
+        running_overlapped_completion=False,
+        cores_used={"kube-apiserver": 0.8, "other processes": 0.1},
+        pipeline_s={"job controller": spread(1.0, 2.0)},
+    )
 
 
 def peer(running: float) -> dict[str, Any]:
-    return {
-        "namespace": "bench-peer-r1",
-        "created_s": 15.0,
-        "all_running_s": running,
-        "all_succeeded_s": running + 121,
-        "way_to_running": spread(4.0, 8.0),
-        "cpu_seconds": 7.3,
-        "peak_rss_bytes": 102 * MiB,
-        "idle_rss_bytes": 60 * MiB,
-        "requests": {"by_verb": {"create": 2000, "update": 2000}},
-        "pods_all_running_s": running - 0.5,
-        "status_lag_s": spread(0.3, 0.9),
-        "running_overlapped_completion": False,
-        "cores_used": {"kube-apiserver": 0.7, "training-operator": 0.1},
-    }
+    return peer_detail(
+        running,
+        7.3,
+        {"create": 2000, "update": 2000},
+        pods_all_running_s=running - 0.5,
+        status_lag_s=spread(0.3, 0.9),
+        running_overlapped_completion=False,
+        cores_used={"kube-apiserver": 0.7, "training-operator": 0.1},
+    )
 
 
 def operator(running: float) -> dict[str, Any]:
-    return {
-        "namespace": "bench-operator-r1",
-        "created_s": 16.0,
-        "all_running_s": running,
-        "all_succeeded_s": running + 125,
-        "way_to_running": spread(6.0, 12.0),
-        "cpu_seconds": 36.6,
-        "cpu_utilisation": 0.2,
-        "peak_rss_bytes": 169 * MiB,
-        "idle_rss_bytes": 110 * MiB,
-        "requests": {
-            "total": 9000,
-            "writes": 7960,
-            "per_trainingjob": 9.0,
-            "writes_per_trainingjob": 7.96,
-            "by_code": {"200": 5000, "201": 4000},
-            "by_verb_resource": {
-                "create": {"jobs": 1000, "services": 1000, "events": 2000},
-                "patch": {"trainingjobs": 3960},
-                "list": {"pods": 1040},
-            },
+    requests = {
+        "total": 9000,
+        "writes": 7960,
+        "per_trainingjob": 9.0,
+        "writes_per_trainingjob": 7.96,
+        "by_code": {"200": 5000, "201": 4000},
+        "by_verb_resource": {
+            "create": {"jobs": 1000, "services": 1000, "events": 2000},
+            "patch": {"trainingjobs": 3960},
+            "list": {"pods": 1040},
         },
-        "children_lag_s": spread(0.4, 1.5, 3.0),
-        "status_lag_s": spread(0.5, 2.0, 4.0),
-        "completion_lag_s": spread(0.5, 1.0, 2.0),
-        "jobs_all_running_s": running - 1.0,
-        "reconciles": {"ok": 5000},
-        "log_warnings_or_errors": 0,
-        "status_changes_seen": {"phase->Running": 1000},
-        "running_overlapped_completion": running > 100,
-        "cores_used": {"kube-apiserver": 0.6, "mlops-operator": 0.4},
-        "pipeline_s": {"job controller": spread(2.0, 4.0)},
     }
+    return operator_detail(
+        running,
+        36.6,
+        requests,
+        cpu_utilisation=0.2,
+        children_lag_s=spread(0.4, 1.5, 3.0),
+        status_lag_s=spread(0.5, 2.0, 4.0),
+        completion_lag_s=spread(0.5, 1.0, 2.0),
+        jobs_all_running_s=running - 1.0,
+        reconciles={"ok": 5000},
+        log_warnings_or_errors=0,
+        status_changes_seen={"phase->Running": 1000},
+        running_overlapped_completion=running > 100,
+        cores_used={"kube-apiserver": 0.6, "mlops-operator": 0.4},
+        pipeline_s={"job controller": spread(2.0, 4.0)},
+    )
 
 
 def runs() -> list[dict[str, Any]]:
