@@ -21,7 +21,6 @@ summaries to stdout. A benchmark that fails is reported and the next one still r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import signal
@@ -207,15 +206,10 @@ def _finish(
     markdown: Callable[[dict[str, Any]], str],
     say_: Callable[[str], None],
 ) -> bool:
-    from bench.report import update_latest, write_json
+    from bench.report import publish
 
     report["passed"] = all(t["passed"] for t in report["targets"])
-    json_path = write_json(report, kind)
-    text = markdown(report)
-    latest = update_latest(kind, text)
-    print(text)
-    say_(f"{kind}: wrote {json_path} and {latest}")
-    return bool(report["passed"])
+    return publish(report, kind, markdown, say_)
 
 
 def run_serving(args: argparse.Namespace, say_: Callable[[str], None]) -> bool:
@@ -223,6 +217,7 @@ def run_serving(args: argparse.Namespace, say_: Callable[[str], None]) -> bool:
     from bench import serving
     from bench.kube import Kube
     from bench.operator_run import OperatorProcess
+    from bench.process import run_measured
 
     started, load = datetime.now(UTC), os.getloadavg()
     cfg = serving.Settings(
@@ -240,20 +235,13 @@ def run_serving(args: argparse.Namespace, say_: Callable[[str], None]) -> bool:
             info.kubeconfig, (serving.NAMESPACE,), args.workers, WORK_DIR / "operator-serving.log"
         )
 
-        async def measure() -> dict[str, Any]:
-            kube = await Kube.connect(info.kubeconfig)
-            try:
-                assert info.prometheus is not None
-                return await serving.run_serving(
-                    kube, op, info.prometheus.url, cfg, say_, info.pids, profile
-                )
-            finally:
-                await kube.close()
+        async def measure(kube: Kube) -> dict[str, Any]:
+            assert info.prometheus is not None
+            return await serving.run_serving(
+                kube, op, info.prometheus.url, cfg, say_, info.pids, profile
+            )
 
-        try:
-            result = asyncio.run(measure())
-        finally:
-            op.stop()
+        result = run_measured(op, info.kubeconfig, measure)
     config = {
         **cfg.__dict__,
         "workers": args.workers,
@@ -272,6 +260,7 @@ def run_retraining(args: argparse.Namespace, say_: Callable[[str], None]) -> boo
     from bench import retraining
     from bench.kube import Kube
     from bench.operator_run import OperatorProcess
+    from bench.process import run_measured
 
     started, load = datetime.now(UTC), os.getloadavg()
     cfg = retraining.Settings(
@@ -291,20 +280,13 @@ def run_retraining(args: argparse.Namespace, say_: Callable[[str], None]) -> boo
             WORK_DIR / "operator-retraining.log",
         )
 
-        async def measure() -> dict[str, Any]:
-            kube = await Kube.connect(info.kubeconfig)
-            try:
-                assert info.prometheus is not None
-                return await retraining.run_retraining(
-                    kube, op, info.prometheus, cfg, say_, info.pids, profile
-                )
-            finally:
-                await kube.close()
+        async def measure(kube: Kube) -> dict[str, Any]:
+            assert info.prometheus is not None
+            return await retraining.run_retraining(
+                kube, op, info.prometheus, cfg, say_, info.pids, profile
+            )
 
-        try:
-            result = asyncio.run(measure())
-        finally:
-            op.stop()
+        result = run_measured(op, info.kubeconfig, measure)
     config = {
         **cfg.__dict__,
         "workers": args.workers,

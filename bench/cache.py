@@ -242,7 +242,8 @@ def run(args: Any, say: Callable[[str], None]) -> bool:
     from datetime import UTC, datetime
 
     from bench.cluster import WORK_DIR, bench_cluster
-    from bench.report import code_version, machine, report_name, update_latest, write_json
+    from bench.process import run_measured
+    from bench.report import code_version, machine, publish, report_name
     from bench.summary import cache_targets
     from bench.training import profiling
 
@@ -263,17 +264,11 @@ def run(args: Any, say: Callable[[str], None]) -> bool:
             WORK_DIR / "operator-cache.log",
         )
 
-        async def measure() -> dict[str, Any]:
-            kube = await Kube.connect(info.kubeconfig)
-            try:
-                return await run_cache(kube, op, cfg, say, info.pids, wanted if wanted.on else None)
-            finally:
-                await kube.close()
-
-        try:
-            result = asyncio.run(measure())
-        finally:
-            op.stop()
+        result = run_measured(
+            op,
+            info.kubeconfig,
+            lambda kube: run_cache(kube, op, cfg, say, info.pids, wanted if wanted.on else None),
+        )
     summary = None
     if result.get("profile_raw"):
         summary = profile.summarize_raw([Path(result["profile_raw"]).read_text()])
@@ -293,9 +288,4 @@ def run(args: Any, say: Callable[[str], None]) -> bool:
     }
     report["file"] = report_name(report, "cache")
     report["passed"] = all(t["passed"] for t in report["targets"])
-    json_path = write_json(report, "cache")
-    text = markdown(report)
-    latest = update_latest("cache", text)
-    print(text)
-    say(f"cache: wrote {json_path} and {latest}")
-    return bool(report["passed"])
+    return publish(report, "cache", markdown, say)

@@ -13,12 +13,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+
+from bench.kube import Kube
 
 T = TypeVar("T")
 
@@ -138,6 +140,25 @@ class Controller:
                 self.check_alive()
         finally:
             task.cancel()
+
+
+def run_measured(
+    controller: Controller, kubeconfig: Path, measure: Callable[[Kube], Awaitable[T]]
+) -> T:
+    """``measure`` with a client of the cluster, in an event loop of its own; the
+    controller is stopped after it, also when it raises."""
+
+    async def main() -> T:
+        kube = await Kube.connect(kubeconfig)
+        try:
+            return await measure(kube)
+        finally:
+            await kube.close()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        controller.stop()
 
 
 # --- its metrics and memory, over a batch ------------------------------------------------------

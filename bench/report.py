@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -464,3 +465,21 @@ def latest_json(kind: str, directory: Path = REPORTS_DIR) -> dict[str, Any] | No
         return None
     loaded.setdefault("file", found[-1].name)
     return loaded
+
+
+def publish(
+    report: dict[str, Any],
+    kind: str,
+    markdown: Callable[[dict[str, Any]], str],
+    say: Callable[[str], None],
+    section: str | None = None,
+) -> bool:
+    """Write the report's JSON (``<kind>-*.json``), replace its section of LATEST.md
+    (``section``, by default ``kind``) and print it; whether the report passed."""
+    json_path = write_json(report, kind)
+    text = markdown(report)
+    name = section or kind
+    latest = update_latest(name, text)
+    print(text)
+    say(f"{name}: wrote {json_path} and {latest}")
+    return bool(report["passed"])

@@ -139,8 +139,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
         latest_json,
         machine,
         markdown,
-        update_latest,
-        write_json,
+        publish,
     )
 
     cfg = Settings(
@@ -191,12 +190,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     report = build(
         started, config, machine(load), records, stats, checks, profile_summary(records), code
     )
-    json_path = write_json(report, "trainingjob")
-    text = markdown(report)
-    latest = update_latest("training", text)
-    print(text)
-    say(f"training: wrote {json_path} and {latest}")
-    return bool(report["passed"])
+    return publish(report, "trainingjob", markdown, say, "training")
 
 
 def profiling(args: argparse.Namespace, stem: str) -> profile.Profiling:
