@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import re
 import subprocess
 import time
 from collections import defaultdict
@@ -96,11 +95,7 @@ METHOD_VERBS = {
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    text = (TOOLCHAIN_DIR / "go.mod").read_text()
-    found = re.search(rf"^\s*(?:require\s+)?{re.escape(MODULE)}\s+(v\S+)", text, re.MULTILINE)
-    if found is None:
-        raise RuntimeError(f"no version of {MODULE} in {TOOLCHAIN_DIR / 'go.mod'}")
-    return found.group(1)
+    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
 
 
 def ensure_built() -> None:

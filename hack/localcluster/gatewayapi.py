@@ -16,7 +16,6 @@ their ``status.parents`` unless a test does.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,7 @@ POLICY_KINDS = frozenset({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolic
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    text = (TOOLCHAIN_DIR / "go.mod").read_text()
-    found = re.search(rf"^\s*(?:require\s+)?{re.escape(MODULE)}\s+(v\S+)", text, re.MULTILINE)
-    if found is None:
-        raise RuntimeError(f"no version of {MODULE} in {TOOLCHAIN_DIR / 'go.mod'}")
-    return found.group(1)
+    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
 
 
 def cache_root() -> Path:

@@ -34,7 +34,6 @@ import datetime as dt
 import ipaddress
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -74,11 +73,7 @@ CLIENT_BURST = 400
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    text = (TOOLCHAIN_DIR / "go.mod").read_text()
-    found = re.search(rf"^\s*(?:require\s+)?{re.escape(MODULE)}\s+(v\S+)", text, re.MULTILINE)
-    if found is None:
-        raise RuntimeError(f"no version of {MODULE} in {TOOLCHAIN_DIR / 'go.mod'}")
-    return found.group(1)
+    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
 
 
 def crd_dir() -> Path:

@@ -8,6 +8,7 @@ hack/toolchain/build.sh and ``.local/cluster`` the running cluster's state.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -42,3 +43,13 @@ def find_binary(name: str) -> Path:
         return Path(found)
     hint = _HINTS.get(name, "run `make toolchain` (hack/toolchain/build.sh)")
     raise MissingBinaryError(f"{name}: not found in {BIN_DIR} or on PATH; {hint}")
+
+
+def pinned_version(toolchain_dir: Path, module: str) -> str:
+    """The version of ``module`` that the wrapper module in ``toolchain_dir`` pins, read
+    from its go.mod."""
+    text = (toolchain_dir / "go.mod").read_text()
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no version of {module} in {toolchain_dir / 'go.mod'}")
+    return found.group(1)
