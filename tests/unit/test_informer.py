@@ -87,18 +87,16 @@ def listing(*items: dict[str, Any], rv: str = "10", token: str | None = None) ->
     return {"items": list(items), "metadata": meta}
 
 
+def informer_of(kube: FakeKube, woken: list[str], **options: Any) -> Informer[str, Any]:
+    """An informer of Jobs over the fake, recording whom it wakes."""
+    settings: dict[str, Any] = {"labels": "managed-by=us", "retry_base": 0.0, **options}
+    return Informer(kube, JOBS, index=index, changed=woken.append, **settings)  # type: ignore[arg-type]
+
+
 async def drive(kube: FakeKube, **options: Any) -> tuple[Informer[str, Any], list[str]]:
     """Run an informer over the script until it is used up; return it and who was woken."""
     woken: list[str] = []
-    informer: Informer[str, Any] = Informer(
-        kube,  # type: ignore[arg-type]
-        JOBS,
-        index=index,
-        changed=woken.append,
-        labels="managed-by=us",
-        retry_base=0.0,
-        **options,
-    )
+    informer = informer_of(kube, woken, **options)
     task = asyncio.create_task(informer.run())
     try:
         await asyncio.wait_for(kube.idle.wait(), 5)
@@ -271,14 +269,7 @@ async def test_each_exact_namespace_is_listed_before_the_cache_counts_as_listed(
 async def test_not_listed_until_the_first_listing_succeeds() -> None:
     kube = FakeKube()
     kube.pages = [ApiError(403, "Forbidden", "no list"), ApiError(403, "Forbidden", "no list")]
-    woken: list[str] = []
-    informer: Informer[str, Any] = Informer(
-        kube,  # type: ignore[arg-type]
-        JOBS,
-        index=index,
-        changed=woken.append,
-        retry_base=0.001,
-    )
+    informer = informer_of(kube, [], labels="", retry_base=0.001)
     task = asyncio.create_task(informer.run())
     await asyncio.sleep(0.05)
     assert not informer.listed.is_set()
