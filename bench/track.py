@@ -252,7 +252,9 @@ def status_changes(histories: Iterable[list[dict[str, Any]]]) -> Counter[str]:
                     parts.append(f"{condition.get('type')}={condition.get('status')}")
                 elif before.get("reason") != condition.get("reason"):
                     parts.append(f"{condition.get('type')}.reason={condition.get('reason')}")
-            changes[", ".join(parts) or "(conditions' messages or times only)"] += 1
+                elif before.get("message") != condition.get("message"):
+                    parts.append(f"{condition.get('type')}.message")
+            changes[", ".join(parts) or "(conditions' times only)"] += 1
             previous = status
     return changes
 
