@@ -6,7 +6,7 @@ Importing this package registers every controller with kopf's default registry.
   our own status writes.
 - :mod:`.reconciler` — the one read → decide → write machinery, driven by a per-kind
   :class:`~.reconciler.Controller` description.
-- :mod:`.registry` — the controllers, turned into kopf indexes and watch handlers.
+- :mod:`.registry` — the controllers, turned into kopf indexes, watch handlers and informers.
 - :mod:`.execute` — carries out a :class:`~mlops_operator.core.plan.Plan`.
 - :mod:`.operator` — start-up, leadership, login and kopf's settings.
 - :mod:`.trainingjob`, :mod:`.modeldeployment`, :mod:`.retrainpolicy` — the three

@@ -1,11 +1,12 @@
 """One reconcile machinery for every kind: read from the caches, call the pure core, write.
 
 A :class:`Controller` describes a kind: its model and resource, the children it owns (each
-a kopf index of compact views), what the core needs besides them (``observe``), the pure
+an informer's compact views), what the core needs besides them (``observe``), the pure
 decision (``decide``), and what "this can never work as written" means for the kind
 (``invalid``: a TrainingJob ends ``Failed``, the others show ``Ready=False``). The registry
-(:mod:`mlops_operator.controllers.registry`) turns each description into kopf indexes and
-watch handlers; :func:`reconcile` is the one read → decide → write skeleton they share.
+(:mod:`mlops_operator.controllers.registry`) turns each description into kopf indexes,
+watch handlers and informers; :func:`reconcile` is the one read → decide → write skeleton
+they share.
 
 Rules the skeleton keeps for every kind:
 - children count only if their controller ownerReference carries the object's uid, so a
@@ -121,7 +122,7 @@ def _parsed(index_id: str, raw: bytes) -> Any:
 
 @dataclass(frozen=True)
 class Owned:
-    """A child in a kopf index: its name, its controller owner's uid, and its compact view."""
+    """A child in an informer: its name, its controller owner's uid, and its compact view."""
 
     name: str
     owner_uid: str
@@ -136,7 +137,7 @@ class Child:
     view: Callable[[Mapping[str, Any]], Any]
     """A compact view of the raw object (what the core reads), or None to ignore it."""
     id: str
-    """Name of the kopf index (unique across controllers)."""
+    """Name of its informer among the caches (unique across controllers)."""
     settle: float = 0.2
     """Children change in bursts (created, scheduled, running): look once they settle."""
     labels: Mapping[str, str] | None = None

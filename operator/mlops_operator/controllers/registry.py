@@ -3,7 +3,7 @@ informers.
 
 For every :class:`~mlops_operator.controllers.reconciler.Controller` registered here:
 
-- a kopf index of the kind's objects (parsed once per change into the typed model), and a
+- a kopf index of the kind's objects (compact JSON, parsed when a reconcile reads it), and a
   watch handler that only enqueues keys: the object's own, and its dependents';
 - a kopf index of the references the kind's objects make to other objects of ours, so that
   a change of a TrainingJob wakes the ModelDeployments that serve its model;

@@ -1,9 +1,9 @@
 """What every controller of one operator process shares, and the two kinds of memory it keeps.
 
-The caches (kopf indexes) are fed by watches and lag our own writes by a moment. Right after
-a write, the next reconcile may still read the old world; without help it would create a
-child it has just created, or write the same status again. Two small records bridge that
-gap, as in client-go:
+The caches (kopf indexes, informers) are fed by watches and lag our own writes by a
+moment. Right after a write, the next reconcile may still read the old world; without help
+it would create a child it has just created, or write the same status again. Two small
+records bridge that gap, as in client-go:
 
 - :class:`Expectations`: children we created and wait to see in the cache;
 - :class:`OwnWrites`: the status we wrote, until the cache shows the version we made.
@@ -158,7 +158,8 @@ class OwnWrites:
 
 @dataclass
 class Runtime:
-    """The API client, the caches (kopf indexes), the queues, the Event sender, the memories."""
+    """The API client, the caches (kopf indexes, informers), the queues, the Event sender, the
+    memories."""
 
     kube: Kube
     settings: Settings
