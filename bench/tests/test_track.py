@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.track import status_changes
 
 
-def running(message: str, ready: int, succeeded: int = 0) -> dict[str, object]:
+def running(message: str, ready: int, succeeded: int = 0) -> dict[str, Any]:
     return {
         "phase": "Running",
         "nodes": {"ready": ready, "succeeded": succeeded},
@@ -16,7 +18,7 @@ def running(message: str, ready: int, succeeded: int = 0) -> dict[str, object]:
 
 
 def test_each_write_is_named_by_what_it_changed_including_a_condition_message() -> None:
-    history = [
+    history: list[dict[str, Any]] = [
         {},
         {
             "phase": "Pending",
