@@ -29,6 +29,17 @@ def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c["type"] == type_), None)
 
 
+def found(read: Callable[[], Any]) -> bool:
+    """Whether ``read`` finds its object: False on 404, any other error raised."""
+    try:
+        read()
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 class Objects:
     """One kind of ours (``plural``, ``kind``) in one namespace."""
 
@@ -71,13 +82,7 @@ class Objects:
         )
 
     def exists(self, name: str) -> bool:
-        try:
-            self.get(name)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return found(lambda: self.get(name))
 
     def status(self, name: str) -> dict[str, Any]:
         status: dict[str, Any] = self.get(name).get("status") or {}

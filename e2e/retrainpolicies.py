@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from e2e.objects import Objects, condition
+from e2e.objects import Objects, condition, found
 from e2e.trainingjobs import COMPLETE_DELAY
 from localcluster.exporter import Exporter
 from localcluster.kwok import TERMINATION_MESSAGE_ANNOTATION
@@ -206,13 +206,7 @@ class RetrainPolicies(Objects):
         return obj
 
     def run_exists(self, name: str) -> bool:
-        try:
-            self.run(name)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return found(lambda: self.run(name))
 
     def wait_run_phase(self, run: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until TrainingJob ``run`` is in one of ``phases``; return its status."""
