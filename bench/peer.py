@@ -54,13 +54,10 @@ from bench.kube import (
 from bench.process import Controller
 from bench.track import Tracker
 from localcluster import paths
-from localcluster.gatewayapi import cache_root
 from localcluster.ports import free_ports
+from localcluster.toolchain import Component
 
-COMPONENT = "training-operator"
-MODULE = "github.com/kubeflow/training-operator"
-TOOLCHAIN_DIR = paths.REPO_ROOT / "hack" / "toolchain" / COMPONENT
-BUILD_SH = paths.REPO_ROOT / "hack" / "toolchain" / "build.sh"
+COMPONENT = Component("training-operator", "github.com/kubeflow/training-operator")
 CRD_FILE = "kubeflow.org_pytorchjobs.yaml"
 CRD_NAME = "pytorchjobs.kubeflow.org"
 API_VERSION = "kubeflow.org/v1"
@@ -95,24 +92,24 @@ METHOD_VERBS = {
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
+    return COMPONENT.version()
 
 
 def ensure_built() -> None:
     """Build the training operator (and cache its CRDs) unless both are there: minutes on a
     cold machine, so ``make bench`` does it before the benchmark starts."""
     try:
-        paths.find_binary(COMPONENT)
+        paths.find_binary(COMPONENT.name)
         have_binary = True
     except paths.MissingBinaryError:
         have_binary = False
     if not have_binary or not (crd_dir() / CRD_FILE).is_file():
-        subprocess.run(["bash", str(BUILD_SH), COMPONENT], check=True)
+        COMPONENT.build()
 
 
 def crd_dir() -> Path:
     """Where build.sh caches the module's ``manifests/base/crds``."""
-    return cache_root() / f"{COMPONENT}-{version()}"
+    return COMPONENT.cache_dir()
 
 
 def install_crd(kubeconfig: Path, timeout: float = 60.0) -> None:
@@ -281,7 +278,7 @@ class PeerProcess(Controller):
 
     def argv(self) -> list[str]:
         return [
-            str(paths.find_binary(COMPONENT)),
+            str(paths.find_binary(COMPONENT.name)),
             f"--kubeconfig={self.kubeconfig}",
             "--enable-scheme=pytorchjob",
             "--leader-elect=false",

@@ -15,20 +15,16 @@ their ``status.parents`` unless a test does.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
-from localcluster import kube, paths
+from localcluster import kube
+from localcluster.toolchain import Component
 
-MODULE = "sigs.k8s.io/gateway-api"
+COMPONENT = Component("gateway-api", "sigs.k8s.io/gateway-api")
 GROUP = "gateway.networking.k8s.io"
-COMPONENT = "gateway-api"
-TOOLCHAIN_DIR = paths.REPO_ROOT / "hack" / "toolchain" / COMPONENT
-BUILD_SH = paths.REPO_ROOT / "hack" / "toolchain" / "build.sh"
 HTTPROUTE_CRD = f"httproutes.{GROUP}"
 #: The kinds of the admission policy shipped beside the CRDs ("safe-upgrades": refuses
 #: experimental-channel CRDs over standard ones, and versions before v1.5).
@@ -37,21 +33,12 @@ POLICY_KINDS = frozenset({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolic
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
-
-
-def cache_root() -> Path:
-    """The toolchain cache, chosen exactly as build.sh chooses it."""
-    explicit = os.environ.get("MLOPS_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "mlops-operator"
+    return COMPONENT.version()
 
 
 def manifest_dir(at: str | None = None) -> Path:
     """Where the YAML files of version ``at`` (default: the pinned one) are cached."""
-    return cache_root() / f"{COMPONENT}-{at or version()}"
+    return COMPONENT.cache_dir(at)
 
 
 def manifest_paths() -> list[Path]:
@@ -60,13 +47,7 @@ def manifest_paths() -> list[Path]:
     Fetches them first with ``build.sh gateway-api`` if they are not cached (needs Go
     and the module proxy, or a module cache that has them).
     """
-    directory = manifest_dir()
-    if not directory.is_dir():
-        subprocess.run(["bash", str(BUILD_SH), COMPONENT], check=True)
-    files = sorted(directory.glob("*.yaml"))
-    if not files:
-        raise RuntimeError(f"no Gateway API manifests in {directory}")
-    return files
+    return COMPONENT.manifests("Gateway API manifests")
 
 
 def _exists(api: client.ApiClient, manifest: dict[str, Any]) -> bool:

@@ -47,21 +47,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from kubernetes import client
 
-from localcluster import health, kube, paths
-from localcluster.gatewayapi import cache_root
+from localcluster import health, kube
 from localcluster.paths import find_binary
 from localcluster.ports import LOOPBACK, free_ports
 from localcluster.processes import ProcessRecord, ProcessSpec, ProcessTable, log_tail
+from localcluster.toolchain import Component
 from localcluster.waiting import wait_for
 
-MODULE = "sigs.k8s.io/kueue"
-COMPONENT = "kueue"
+COMPONENT = Component("kueue", "sigs.k8s.io/kueue")
 PROCESS_NAME = "kueue"
 GROUP = "kueue.x-k8s.io"
 #: The version of Kueue's API the tests write (ClusterQueue, LocalQueue, ResourceFlavor).
 API_VERSION = f"{GROUP}/v1beta2"
-TOOLCHAIN_DIR = paths.REPO_ROOT / "hack" / "toolchain" / COMPONENT
-BUILD_SH = paths.REPO_ROOT / "hack" / "toolchain" / "build.sh"
 #: Where Kueue reads its metrics certificate when it does not manage certificates itself
 #: (``metricsCertPath`` in cmd/kueue/main.go; not configurable).
 METRICS_CERT_DIR = Path("/etc/kueue/metrics/certs")
@@ -73,24 +70,18 @@ CLIENT_BURST = 400
 
 def version() -> str:
     """The pinned module version, read from the wrapper module's go.mod."""
-    return paths.pinned_version(TOOLCHAIN_DIR, MODULE)
+    return COMPONENT.version()
 
 
 def crd_dir() -> Path:
     """Where the CRDs of the pinned version are cached (build.sh copies them there)."""
-    return cache_root() / f"{COMPONENT}-{version()}"
+    return COMPONENT.cache_dir()
 
 
 def crd_paths() -> list[Path]:
     """The cached CRD files, sorted by name; runs ``build.sh kueue`` first if needed
     (which builds Kueue too: minutes on a cold machine)."""
-    directory = crd_dir()
-    if not directory.is_dir():
-        subprocess.run(["bash", str(BUILD_SH), COMPONENT], check=True)
-    files = sorted(directory.glob("*.yaml"))
-    if not files:
-        raise RuntimeError(f"no Kueue CRDs in {directory}")
-    return files
+    return COMPONENT.manifests("Kueue CRDs")
 
 
 def install_crds(api: client.ApiClient, timeout: float = 60.0) -> list[str]:
